@@ -1,0 +1,53 @@
+# Thin wrapper over CMake. The two commands a newcomer needs:
+#   make demo   build and run the main example on the embedded mem:// backend
+#   make test   the whole suite, then again under ASan+UBSan, then the concurrency tests
+#               under TSan (installs missing Debian packages first)
+# Also: make bench [W=W1,W3], make build, make install [PREFIX=/usr/local], make clean.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PREFIX ?= /usr/local
+W ?= W1,W2,W3,W4,W5,W6,W7
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-release test-asan test-tsan check bench install clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build build/release -j $(JOBS)
+
+demo: build
+	./build/release/demo
+
+test: test-release test-asan test-tsan
+
+test-release: build
+	cd build/release && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+test-tsan: deps
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=thread -DCW_BUILD_BENCH=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build/tsan -j $(JOBS)
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -j $(JOBS) -L mt
+
+check: test
+
+bench: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build/bench -j $(JOBS) --target cw_bench
+	./build/bench/cw_bench --workloads $(W) --trace-tool ../shared/bench/make-trace --tmp build/bench
+
+install: build
+	cmake --install build/release --prefix $(PREFIX)
+
+clean:
+	rm -rf build

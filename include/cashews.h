@@ -1,0 +1,17 @@
+/*
+ * cashews.h - libcashews, the cashews cache framework for C.
+ *
+ * One include gives the whole public API:
+ *   cashews/common.h   status codes, cw_value, allocators, clocks, TTL parsing, globs
+ *   cashews/backend.h  the backend interface and URL helpers (for backend authors)
+ *   cashews/cache.h    the cache instance and its commands
+ * Link with -lcashews (pkg-config cashews, or find_package(cashews) in CMake).
+ */
+#ifndef CASHEWS_H
+#define CASHEWS_H
+
+#include "cashews/common.h"
+#include "cashews/backend.h"
+#include "cashews/cache.h"
+
+#endif /* CASHEWS_H */

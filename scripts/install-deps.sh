@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# install-deps.sh - install the Debian 12 packages libcashews needs to build, test and bench.
+# Idempotent: installs only what is missing, and does nothing (quickly) when all is there.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config   # toolchain
+  libhiredis-dev libssl-dev          # redis:// and rediss:// backend
+  libsqlite3-dev                     # disk:// backend
+  zlib1g-dev libzstd-dev             # compression
+  redis-server redis-tools           # the real Redis the tests and the bench start
+  python3                            # ../shared/bench/make-trace (W3 trace)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: run as root to install: ${missing[*]}" >&2; exit 1; }
+  sudo=sudo
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts a system redis-server on install; the tests start their own on free ports.
+if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+  $sudo systemctl stop redis-server || true
+fi

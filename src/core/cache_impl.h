@@ -1,0 +1,111 @@
+/*
+ * cache_impl.h - the body of cw_cache and of a command in flight (cw_call), shared by the
+ * core's files: cache.c (lifecycle, routing, dispatch), commands.c (the public commands),
+ * scope.c (thread scopes), middleware.c (call accessors), lock.c.
+ */
+#ifndef CW_CACHE_IMPL_H
+#define CW_CACHE_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/internal.h"
+
+/* One backend bound to a key prefix. */
+typedef struct cw__route {
+    char *prefix;
+    size_t plen;
+    cw_backend *b;
+    int disabled; /* set up with disable=1 / enable=0 */
+} cw__route;
+
+/* The routes as one immutable snapshot, longest prefix first. A setup publishes a new table;
+ * readers load the pointer once per command and never see a half-built table. Old tables
+ * (and replaced backends) stay alive until cw_cache_free(), since a command may still use
+ * them: setups are rare, so this costs a few bytes, not a reclamation scheme. */
+typedef struct cw__routes {
+    struct cw__routes *older; /* retired chain, freed at cw_cache_free */
+    size_t n;
+    cw__route r[];
+} cw__routes;
+
+typedef struct cw__middleware {
+    cw_middleware_fn fn;
+    void *ud;
+} cw__middleware;
+
+typedef struct cw__close_hook {
+    void (*fn)(void *ud);
+    void *ud;
+} cw__close_hook;
+
+struct cw_cache {
+    cw_cache_options o;
+    cw_backend_env env;
+    _Atomic(cw__routes *) routes;
+    pthread_mutex_t setup_lock; /* serialises setup/register/middleware changes */
+    cw_backend **retired;       /* backends replaced by a later setup of their prefix */
+    size_t nretired;
+    const cw_backend_ops **user_ops;
+    size_t nuser_ops;
+    cw__middleware *mw;
+    size_t nmw;
+    cw__close_hook *hooks;
+    size_t nhooks;
+    _Atomic uint64_t disabled;  /* global disable mask */
+    _Atomic int nscopes;        /* thread scopes open on this cache, over all threads */
+    _Atomic uint64_t token_seq; /* lock tokens */
+};
+
+/* A command in flight: the arguments of every command kind, one struct. */
+struct cw_call {
+    cw_command cmd;
+    cw_cache *c;
+    const cw__route *rt; /* NULL for commands that span every backend */
+    size_t mw_next;      /* next middleware to run */
+    const char *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    int64_t ttl_ms;
+    cw_set_mode mode;
+    const cw__env_meta *meta; /* set/get through the envelope; NULL for raw */
+    cw__env_meta *meta_out;
+    int raw;
+    cw_value *out;
+    int64_t *int_out;
+    uint64_t *u64_out;
+    /* batch */
+    size_t n;
+    const char *const *keys;
+    const size_t *klens;
+    const void *const *vals;
+    const size_t *vlens;
+    cw_value *outs;
+    cw_status *sts;
+    /* iteration, bits, windows, sets */
+    size_t batch;
+    int with_values;
+    cw_scan_fn fn;
+    void *ud;
+    const uint64_t *idx;
+    uint8_t *bits;
+    int64_t by, start_ms, now_ms, max_count;
+    size_t max;
+    size_t *popped;
+    int result_set; /* a middleware short-circuited with cw_call_set_result */
+};
+
+/* cache.c */
+const cw__route *cw__route_for(const cw_cache *c, const char *key, size_t klen);
+cw_status cw__exec(cw_call *call);            /* gates, middlewares, callbacks, backend */
+cw_status cw__backend_exec(cw_call *call);    /* the innermost step: the backend op */
+cw_status cw__check_key(const cw_cache *c, const char *key, size_t *klen);
+cw_status cw__check_ttl(const cw_cache *c, int64_t ttl_ms);
+
+/* scope.c */
+int cw__scope_disabled(const cw_cache *c, cw_command cmd);
+void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, size_t klen,
+                         cw_status st);
+
+#endif

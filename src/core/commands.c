@@ -1,0 +1,673 @@
+/*
+ * commands.c - the public commands. Each validates its arguments, routes the key, fills a
+ * cw_call and hands it to cw__exec(); cw__backend_exec() at the end of the chain turns the
+ * call into the backend op, adding or removing the value envelope, and supplies fallbacks
+ * for ops a backend left NULL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cache_impl.h"
+
+#define STACK_VALUE 1024
+
+static cw_status no_route(cw_cache *c, const char *key)
+{
+    return cw__fail(c, CW_ESTATE, "no backend for key \"%.64s\": call cw_cache_setup() first", key ? key : "");
+}
+
+static cw_status unsupported(const cw_call *call)
+{
+    return cw__fail(call->c, CW_ENOTSUP, "%s:// does not support %s", call->rt->b->ops->scheme,
+                    cw_command_name(call->cmd));
+}
+
+/* Strip the envelope of a value in place; values without one are returned as they are. */
+static void unwrap(cw_value *v, cw__env_meta *meta)
+{
+    size_t off;
+    cw__env_meta m;
+    if (cw__env_parse(v->data, v->len, &m, &off)) {
+        memmove(v->data, v->data + off, v->len - off);
+        v->len -= off;
+        v->data[v->len] = 0;
+        if (meta) *meta = m;
+    } else if (meta) {
+        memset(meta, 0, sizeof *meta);
+    }
+}
+
+/* Store val (with an envelope unless raw) through the backend's set. */
+static cw_status store(const cw_call *call, const char *key, size_t klen, const void *val, size_t vlen,
+                       cw_set_mode mode)
+{
+    cw_backend *b = call->rt->b;
+    if (call->raw) return b->ops->set(b, key, klen, val, vlen, call->ttl_ms, mode);
+    unsigned char stackbuf[STACK_VALUE];
+    unsigned char hdr[CW__ENV_MAX_HEADER];
+    size_t h = cw__env_header(call->meta, hdr);
+    unsigned char *buf = h + vlen <= sizeof stackbuf ? stackbuf : cw_malloc(h + vlen);
+    if (!buf) return CW_ENOMEM;
+    memcpy(buf, hdr, h);
+    if (vlen) memcpy(buf + h, val, vlen);
+    cw_status st = b->ops->set(b, key, klen, buf, h + vlen, call->ttl_ms, mode);
+    if (buf != stackbuf) cw_free(buf);
+    return st;
+}
+
+typedef struct unwrap_ctx {
+    cw_scan_fn fn;
+    void *ud;
+    const cw_call *call;
+} unwrap_ctx;
+
+/* Scan callback: keep only keys that route to this backend, and unwrap values. */
+static int scan_filter(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    unwrap_ctx *u = ud;
+    if (cw__route_for(u->call->c, key, klen) != u->call->rt) return 0;
+    if (val) {
+        size_t off;
+        if (cw__env_parse(val, vlen, NULL, &off)) { val = (const char *)val + off; vlen -= off; }
+    }
+    return u->fn(u->ud, key, klen, val, vlen);
+}
+
+typedef struct del_ctx {
+    cw_backend *b;
+    uint64_t n;
+    cw_status st;
+} del_ctx;
+
+static int delete_each(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    del_ctx *d = ud;
+    cw_status st = d->b->ops->del(d->b, key, klen);
+    if (st == CW_OK) d->n++;
+    else if (st != CW_NOTFOUND) { d->st = st; return 1; }
+    return 0;
+}
+
+cw_status cw__backend_exec(cw_call *call)
+{
+    cw_backend *b = call->rt ? call->rt->b : NULL;
+    const cw_backend_ops *ops = b ? b->ops : NULL;
+    cw_status st;
+    if (call->result_set) return CW_OK;
+    switch (call->cmd) {
+    case CW_CMD_GET:
+    case CW_CMD_GET_RAW:
+        st = ops->get(b, call->key, call->klen, call->out);
+        if (st == CW_OK && !call->raw) unwrap(call->out, call->meta_out);
+        return st;
+    case CW_CMD_SET:
+    case CW_CMD_SET_RAW:
+    case CW_CMD_SET_LOCK:
+        return store(call, call->key, call->klen, call->val, call->vlen, call->mode);
+    case CW_CMD_GET_MANY:
+        if (ops->get_many) {
+            st = ops->get_many(b, call->n, call->keys, call->klens, call->outs, call->sts);
+        } else {
+            st = CW_OK;
+            for (size_t i = 0; i < call->n && st == CW_OK; i++) {
+                call->sts[i] = ops->get(b, call->keys[i], call->klens[i], &call->outs[i]);
+                if (call->sts[i] != CW_OK && call->sts[i] != CW_NOTFOUND) st = call->sts[i];
+            }
+        }
+        for (size_t i = 0; st == CW_OK && i < call->n; i++)
+            if (call->sts[i] == CW_OK) unwrap(&call->outs[i], NULL);
+        return st;
+    case CW_CMD_SET_MANY:
+        for (size_t i = 0; i < call->n; i++) {
+            st = store(call, call->keys[i], call->klens[i], call->vals[i], call->vlens[i], CW_SET_ALWAYS);
+            if (st) return st;
+        }
+        return CW_OK;
+    case CW_CMD_DELETE:
+        return ops->del(b, call->key, call->klen);
+    case CW_CMD_DELETE_MANY: {
+        uint64_t total = 0;
+        if (ops->delete_many) {
+            st = ops->delete_many(b, call->n, call->keys, call->klens, &total);
+        } else {
+            st = CW_OK;
+            for (size_t i = 0; i < call->n && st == CW_OK; i++) {
+                cw_status s = ops->del(b, call->keys[i], call->klens[i]);
+                if (s == CW_OK) total++;
+                else if (s != CW_NOTFOUND) st = s;
+            }
+        }
+        *call->u64_out += total;
+        return st;
+    }
+    case CW_CMD_DELETE_MATCH:
+        if (ops->delete_match) {
+            uint64_t n = 0;
+            st = ops->delete_match(b, call->key, call->klen, &n);
+            *call->u64_out += n;
+            return st;
+        } else if (ops->scan) {
+            del_ctx d = { b, 0, CW_OK };
+            st = ops->scan(b, call->key, call->klen, 100, 0, delete_each, &d);
+            *call->u64_out += d.n;
+            return st ? st : d.st;
+        }
+        return unsupported(call);
+    case CW_CMD_SCAN:
+    case CW_CMD_GET_MATCH: {
+        if (!ops->scan) return unsupported(call);
+        unwrap_ctx u = { call->fn, call->ud, call };
+        return ops->scan(b, call->key, call->klen, call->batch, call->with_values, scan_filter, &u);
+    }
+    case CW_CMD_EXISTS:
+    case CW_CMD_IS_LOCKED:
+        if (ops->exists) return ops->exists(b, call->key, call->klen);
+        else {
+            cw_value tmp = { 0 };
+            st = ops->get(b, call->key, call->klen, &tmp);
+            cw_value_free(&tmp);
+            return st;
+        }
+    case CW_CMD_INCR:
+        if (!ops->incr) return unsupported(call);
+        return ops->incr(b, call->key, call->klen, call->by, call->ttl_ms, call->int_out);
+    case CW_CMD_EXPIRE:
+        if (!ops->expire) return unsupported(call);
+        return ops->expire(b, call->key, call->klen, call->ttl_ms);
+    case CW_CMD_GET_EXPIRE:
+        if (!ops->get_expire) return unsupported(call);
+        return ops->get_expire(b, call->key, call->klen, call->int_out);
+    case CW_CMD_PING:
+        if (!ops->ping) return cw_value_set(call->out, call->klen ? call->key : "PONG", call->klen ? call->klen : 4);
+        return ops->ping(b, call->key, call->klen, call->out);
+    case CW_CMD_CLEAR:
+        if (!ops->clear) return unsupported(call);
+        return ops->clear(b);
+    case CW_CMD_UNLOCK:
+        if (!ops->delete_if_equal) return unsupported(call);
+        return ops->delete_if_equal(b, call->key, call->klen, call->val, call->vlen);
+    case CW_CMD_GET_KEYS_COUNT: {
+        if (!ops->keys_count) return unsupported(call);
+        uint64_t n = 0;
+        st = ops->keys_count(b, &n);
+        *call->u64_out += n;
+        return st;
+    }
+    case CW_CMD_GET_SIZE:
+        if (ops->value_size) return ops->value_size(b, call->key, call->klen, call->u64_out);
+        else {
+            cw_value tmp = { 0 };
+            st = ops->get(b, call->key, call->klen, &tmp);
+            if (st == CW_OK) *call->u64_out = tmp.len;
+            cw_value_free(&tmp);
+            return st;
+        }
+    case CW_CMD_GET_BITS:
+        if (!ops->get_bits) return unsupported(call);
+        return ops->get_bits(b, call->key, call->klen, call->idx, call->n, call->bits);
+    case CW_CMD_SET_BITS:
+        if (!ops->set_bits) return unsupported(call);
+        return ops->set_bits(b, call->key, call->klen, call->idx, call->n, call->ttl_ms);
+    case CW_CMD_SLICE_INCR:
+        if (!ops->slice_incr) return unsupported(call);
+        return ops->slice_incr(b, call->key, call->klen, call->start_ms, call->now_ms,
+                               call->max_count, call->ttl_ms, call->int_out);
+    case CW_CMD_SET_ADD:
+        if (!ops->set_add) return unsupported(call);
+        return ops->set_add(b, call->key, call->klen, call->n, call->keys, call->klens, call->ttl_ms);
+    case CW_CMD_SET_REMOVE:
+        if (!ops->set_remove) return unsupported(call);
+        return ops->set_remove(b, call->key, call->klen, call->n, call->keys, call->klens);
+    case CW_CMD_SET_POP:
+        if (!ops->set_pop) return unsupported(call);
+        return ops->set_pop(b, call->key, call->klen, call->max, call->fn, call->ud, call->popped);
+    case CW_CMD__COUNT:
+        break;
+    }
+    return CW_EINVAL;
+}
+
+/* ---- single-key commands ---- */
+
+#define BEGIN_KEYED(CMD)                                                   \
+    size_t klen;                                                           \
+    cw_status st_ = cw__check_key(c, key, &klen);                          \
+    if (st_) return st_;                                                   \
+    const cw__route *rt = cw__route_for(c, key, klen);                     \
+    if (!rt) return no_route(c, key);                                      \
+    cw_call call = { .cmd = (CMD), .c = c, .rt = rt, .key = key, .klen = klen }
+
+static cw_status check_value(cw_cache *c, const void *val, size_t len)
+{
+    if (len && !val) return cw__fail(c, CW_EINVAL, "value is NULL with length %zu", len);
+    if (len > c->o.max_value_bytes)
+        return cw__fail(c, CW_ETOOBIG, "value of %zu bytes is over max_value_bytes (%zu)", len, c->o.max_value_bytes);
+    return CW_OK;
+}
+
+static cw_status add_tags(cw_cache *c, const char *key, const char *const *tags, size_t ntags, int64_t ttl_ms)
+{
+    char buf[512];
+    for (size_t i = 0; i < ntags; i++) {
+        if (!tags[i] || !*tags[i]) return cw__fail(c, CW_EINVAL, "tag %zu is NULL or empty", i);
+        size_t tl = strlen(tags[i]), pl = sizeof CW__TAG_PREFIX - 1;
+        char *tk = pl + tl < sizeof buf ? buf : cw_malloc(pl + tl + 1);
+        if (!tk) return CW_ENOMEM;
+        memcpy(tk, CW__TAG_PREFIX, pl);
+        memcpy(tk + pl, tags[i], tl + 1);
+        cw_status st = cw_set_add(c, tk, 1, &key, ttl_ms);
+        if (tk != buf) cw_free(tk);
+        if (st) return st;
+    }
+    return CW_OK;
+}
+
+cw_status cw__set_meta(cw_cache *c, const char *key, const void *val, size_t len,
+                       const cw__env_meta *meta, const cw_set_options *o)
+{
+    cw_set_options d = { .ttl_ms = CW_NO_EXPIRY };
+    if (!o) o = &d;
+    BEGIN_KEYED(o->raw ? CW_CMD_SET_RAW : CW_CMD_SET);
+    cw_status st;
+    if ((st = check_value(c, val, len)) || (st = cw__check_ttl(c, o->ttl_ms))) return st;
+    if ((unsigned)o->mode > CW_SET_IF_PRESENT) return cw__fail(c, CW_EINVAL, "unknown set mode %d", (int)o->mode);
+    if (o->ntags && !o->tags) return cw__fail(c, CW_EINVAL, "ntags is %zu but tags is NULL", o->ntags);
+    call.val = val;
+    call.vlen = len;
+    call.ttl_ms = o->ttl_ms;
+    call.mode = o->mode;
+    call.raw = o->raw;
+    call.meta = meta;
+    st = cw__exec(&call);
+    if (st == CW_OK && o->ntags) st = add_tags(c, key, o->tags, o->ntags, o->ttl_ms);
+    return st;
+}
+
+cw_status cw_set_ex(cw_cache *c, const char *key, const void *val, size_t len, const cw_set_options *o)
+{
+    if (!o) return cw__fail(c, CW_EINVAL, "options are NULL");
+    return cw__set_meta(c, key, val, len, NULL, o);
+}
+
+cw_status cw_set(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+    cw_set_options o = { .ttl_ms = ttl_ms };
+    return cw__set_meta(c, key, val, len, NULL, &o);
+}
+
+cw_status cw_set_raw(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+    cw_set_options o = { .ttl_ms = ttl_ms, .raw = 1 };
+    return cw__set_meta(c, key, val, len, NULL, &o);
+}
+
+cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta *meta)
+{
+    BEGIN_KEYED(CW_CMD_GET);
+    if (!out) return cw__fail(c, CW_EINVAL, "out is NULL");
+    call.out = out;
+    call.meta_out = meta;
+    return cw__exec(&call);
+}
+
+cw_status cw_get(cw_cache *c, const char *key, cw_value *out)
+{
+    return cw__get_meta(c, key, out, NULL);
+}
+
+cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t deflen, cw_value *out)
+{
+    cw_status st = cw__get_meta(c, key, out, NULL);
+    if (st == CW_NOTFOUND) {
+        cw_status s2 = cw_value_set(out, def, deflen);
+        if (s2) return s2;
+    }
+    return st;
+}
+
+cw_status cw_get_raw(cw_cache *c, const char *key, cw_value *out)
+{
+    BEGIN_KEYED(CW_CMD_GET_RAW);
+    if (!out) return cw__fail(c, CW_EINVAL, "out is NULL");
+    call.out = out;
+    call.raw = 1;
+    return cw__exec(&call);
+}
+
+cw_status cw_exists(cw_cache *c, const char *key)
+{
+    BEGIN_KEYED(CW_CMD_EXISTS);
+    return cw__exec(&call);
+}
+
+cw_status cw_incr(cw_cache *c, const char *key, int64_t by, int64_t ttl_ms, int64_t *result)
+{
+    BEGIN_KEYED(CW_CMD_INCR);
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    int64_t tmp;
+    call.by = by;
+    call.ttl_ms = ttl_ms;
+    call.int_out = result ? result : &tmp;
+    return cw__exec(&call);
+}
+
+cw_status cw_delete(cw_cache *c, const char *key)
+{
+    BEGIN_KEYED(CW_CMD_DELETE);
+    return cw__exec(&call);
+}
+
+cw_status cw_expire(cw_cache *c, const char *key, int64_t ttl_ms)
+{
+    BEGIN_KEYED(CW_CMD_EXPIRE);
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    call.ttl_ms = ttl_ms;
+    return cw__exec(&call);
+}
+
+cw_status cw_get_expire(cw_cache *c, const char *key, int64_t *ttl_ms)
+{
+    BEGIN_KEYED(CW_CMD_GET_EXPIRE);
+    if (!ttl_ms) return cw__fail(c, CW_EINVAL, "ttl_ms is NULL");
+    call.int_out = ttl_ms;
+    cw_status st = cw__exec(&call);
+    if (st == CW_NOTFOUND) { *ttl_ms = -2; return CW_OK; }
+    return st;
+}
+
+cw_status cw_get_size(cw_cache *c, const char *key, uint64_t *size)
+{
+    BEGIN_KEYED(CW_CMD_GET_SIZE);
+    if (!size) return cw__fail(c, CW_EINVAL, "size is NULL");
+    call.u64_out = size;
+    return cw__exec(&call);
+}
+
+cw_status cw_set_lock(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+    BEGIN_KEYED(CW_CMD_SET_LOCK);
+    cw_status st;
+    if ((st = check_value(c, val, len)) || (st = cw__check_ttl(c, ttl_ms))) return st;
+    call.val = val;
+    call.vlen = len;
+    call.ttl_ms = ttl_ms;
+    call.mode = CW_SET_IF_ABSENT;
+    call.raw = 1;
+    return cw__exec(&call);
+}
+
+cw_status cw_unlock(cw_cache *c, const char *key, const void *val, size_t len)
+{
+    BEGIN_KEYED(CW_CMD_UNLOCK);
+    cw_status st = check_value(c, val, len);
+    if (st) return st;
+    call.val = val;
+    call.vlen = len;
+    return cw__exec(&call);
+}
+
+cw_status cw_set_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t n, int64_t ttl_ms)
+{
+    BEGIN_KEYED(CW_CMD_SET_BITS);
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    if (n && !idx) return cw__fail(c, CW_EINVAL, "idx is NULL");
+    call.idx = idx;
+    call.n = n;
+    call.ttl_ms = ttl_ms;
+    return cw__exec(&call);
+}
+
+cw_status cw_get_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t n, uint8_t *bits_out)
+{
+    BEGIN_KEYED(CW_CMD_GET_BITS);
+    if (n && (!idx || !bits_out)) return cw__fail(c, CW_EINVAL, "idx or bits_out is NULL");
+    call.idx = idx;
+    call.n = n;
+    call.bits = bits_out;
+    return cw__exec(&call);
+}
+
+cw_status cw_slice_incr(cw_cache *c, const char *key, int64_t window_ms, int64_t max_count,
+                        int64_t ttl_ms, int64_t *count)
+{
+    BEGIN_KEYED(CW_CMD_SLICE_INCR);
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    if (window_ms <= 0 || max_count <= 0 || !count)
+        return cw__fail(c, CW_EINVAL, "slice_incr needs window_ms > 0, max_count > 0 and count");
+    call.now_ms = cw_cache_now_ms(c);
+    call.start_ms = call.now_ms - window_ms;
+    call.max_count = max_count;
+    call.ttl_ms = ttl_ms;
+    call.int_out = count;
+    return cw__exec(&call);
+}
+
+/* Members are NUL-terminated strings; their lengths go in a small array. */
+static cw_status member_lens(cw_cache *c, size_t n, const char *const *members, size_t *stack, size_t **lens)
+{
+    if (n && !members) return cw__fail(c, CW_EINVAL, "members is NULL");
+    *lens = n <= 16 ? stack : cw_malloc(n * sizeof **lens);
+    if (!*lens) return CW_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (!members[i]) { if (*lens != stack) cw_free(*lens); return cw__fail(c, CW_EINVAL, "member %zu is NULL", i); }
+        (*lens)[i] = strlen(members[i]);
+    }
+    return CW_OK;
+}
+
+cw_status cw_set_add(cw_cache *c, const char *key, size_t n, const char *const *members, int64_t ttl_ms)
+{
+    BEGIN_KEYED(CW_CMD_SET_ADD);
+    size_t stack[16], *lens;
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st || (st = member_lens(c, n, members, stack, &lens))) return st;
+    call.n = n;
+    call.keys = members;
+    call.klens = lens;
+    call.ttl_ms = ttl_ms;
+    st = cw__exec(&call);
+    if (lens != stack) cw_free(lens);
+    return st;
+}
+
+cw_status cw_set_remove(cw_cache *c, const char *key, size_t n, const char *const *members)
+{
+    BEGIN_KEYED(CW_CMD_SET_REMOVE);
+    size_t stack[16], *lens;
+    cw_status st = member_lens(c, n, members, stack, &lens);
+    if (st) return st;
+    call.n = n;
+    call.keys = members;
+    call.klens = lens;
+    st = cw__exec(&call);
+    if (lens != stack) cw_free(lens);
+    return st;
+}
+
+cw_status cw_set_pop(cw_cache *c, const char *key, size_t max, cw_scan_fn fn, void *ud, size_t *popped)
+{
+    BEGIN_KEYED(CW_CMD_SET_POP);
+    size_t tmp = 0;
+    if (!fn) return cw__fail(c, CW_EINVAL, "callback is NULL");
+    call.max = max;
+    call.fn = fn;
+    call.ud = ud;
+    call.popped = popped ? popped : &tmp;
+    *call.popped = 0;
+    return cw__exec(&call);
+}
+
+/* ---- batch commands: group by route, one call per backend ---- */
+
+cw_status cw_get_many(cw_cache *c, size_t n, const char *const *keys, cw_value *outs, cw_status *sts)
+{
+    if (!c || (n && (!keys || !outs || !sts))) return cw__fail(c, CW_EINVAL, "NULL argument");
+    size_t stack[32];
+    size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
+    if (!klens) return CW_ENOMEM;
+    cw_status st = CW_OK;
+    for (size_t i = 0; i < n && st == CW_OK; i++) {
+        st = cw__check_key(c, keys[i], &klens[i]);
+        sts[i] = CW_NOTFOUND;
+    }
+    /* Consecutive keys of one backend go in one call. */
+    for (size_t i = 0; i < n && st == CW_OK;) {
+        const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
+        if (!rt) { st = no_route(c, keys[i]); break; }
+        size_t j = i + 1;
+        while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
+        cw_call call = { .cmd = CW_CMD_GET_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
+                         .n = j - i, .keys = keys + i, .klens = klens + i, .outs = outs + i, .sts = sts + i };
+        st = cw__exec(&call);
+        if (st == CW_EDISABLED) st = CW_OK; /* disabled reads are misses: sts stay NOTFOUND */
+        i = j;
+    }
+    if (klens != stack) cw_free(klens);
+    return st;
+}
+
+cw_status cw_set_many(cw_cache *c, size_t n, const char *const *keys, const void *const *vals,
+                      const size_t *lens, int64_t ttl_ms)
+{
+    if (!c || (n && (!keys || !vals || !lens))) return cw__fail(c, CW_EINVAL, "NULL argument");
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    size_t stack[32];
+    size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
+    if (!klens) return CW_ENOMEM;
+    for (size_t i = 0; i < n && st == CW_OK; i++) {
+        st = cw__check_key(c, keys[i], &klens[i]);
+        if (st == CW_OK) st = check_value(c, vals[i], lens[i]);
+    }
+    for (size_t i = 0; i < n && st == CW_OK;) {
+        const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
+        if (!rt) { st = no_route(c, keys[i]); break; }
+        size_t j = i + 1;
+        while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
+        cw_call call = { .cmd = CW_CMD_SET_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
+                         .n = j - i, .keys = keys + i, .klens = klens + i, .vals = vals + i,
+                         .vlens = lens + i, .ttl_ms = ttl_ms };
+        st = cw__exec(&call);
+        i = j;
+    }
+    if (klens != stack) cw_free(klens);
+    return st;
+}
+
+cw_status cw_delete_many(cw_cache *c, size_t n, const char *const *keys, uint64_t *deleted)
+{
+    if (!c || (n && !keys)) return cw__fail(c, CW_EINVAL, "NULL argument");
+    uint64_t total = 0;
+    size_t stack[32];
+    size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
+    if (!klens) return CW_ENOMEM;
+    cw_status st = CW_OK;
+    for (size_t i = 0; i < n && st == CW_OK; i++) st = cw__check_key(c, keys[i], &klens[i]);
+    for (size_t i = 0; i < n && st == CW_OK;) {
+        const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
+        if (!rt) { st = no_route(c, keys[i]); break; }
+        size_t j = i + 1;
+        while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
+        cw_call call = { .cmd = CW_CMD_DELETE_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
+                         .n = j - i, .keys = keys + i, .klens = klens + i, .u64_out = &total };
+        st = cw__exec(&call);
+        i = j;
+    }
+    if (klens != stack) cw_free(klens);
+    if (deleted) *deleted = total;
+    return st;
+}
+
+/* ---- commands over every backend ---- */
+
+static cw__routes *all_routes(cw_cache *c)
+{
+    return atomic_load_explicit(&c->routes, memory_order_acquire);
+}
+
+static cw_status each_backend(cw_cache *c, cw_call *tmpl)
+{
+    cw__routes *t = all_routes(c);
+    if (!t) return cw__fail(c, CW_ESTATE, "no backend: call cw_cache_setup() first");
+    cw_status first = CW_OK;
+    for (size_t i = 0; i < t->n; i++) {
+        cw_call call = *tmpl;
+        call.rt = &t->r[i];
+        cw_status st = cw__exec(&call);
+        if (st == CW_EDISABLED && t->r[i].disabled) continue; /* a backend set up disabled */
+        if (st && !first) first = st;
+    }
+    return first;
+}
+
+static cw_status check_pattern(cw_cache *c, const char *pattern, size_t *plen)
+{
+    return cw__check_key(c, pattern, plen);
+}
+
+cw_status cw_get_match(cw_cache *c, const char *pattern, size_t batch_size, cw_scan_fn fn, void *ud)
+{
+    size_t plen;
+    cw_status st = check_pattern(c, pattern, &plen);
+    if (st) return st;
+    if (!fn) return cw__fail(c, CW_EINVAL, "callback is NULL");
+    cw_call call = { .cmd = CW_CMD_GET_MATCH, .c = c, .key = pattern, .klen = plen,
+                     .batch = batch_size ? batch_size : 100, .with_values = 1, .fn = fn, .ud = ud };
+    return each_backend(c, &call);
+}
+
+cw_status cw_scan(cw_cache *c, const char *pattern, size_t batch_size, cw_scan_fn fn, void *ud)
+{
+    size_t plen;
+    cw_status st = check_pattern(c, pattern, &plen);
+    if (st) return st;
+    if (!fn) return cw__fail(c, CW_EINVAL, "callback is NULL");
+    cw_call call = { .cmd = CW_CMD_SCAN, .c = c, .key = pattern, .klen = plen,
+                     .batch = batch_size ? batch_size : 100, .fn = fn, .ud = ud };
+    return each_backend(c, &call);
+}
+
+cw_status cw_delete_match(cw_cache *c, const char *pattern, uint64_t *deleted)
+{
+    size_t plen;
+    uint64_t total = 0;
+    cw_status st = check_pattern(c, pattern, &plen);
+    if (st) return st;
+    cw_call call = { .cmd = CW_CMD_DELETE_MATCH, .c = c, .key = pattern, .klen = plen, .u64_out = &total };
+    st = each_backend(c, &call);
+    if (deleted) *deleted = total;
+    return st;
+}
+
+cw_status cw_clear(cw_cache *c)
+{
+    if (!c) return CW_EINVAL;
+    cw_call call = { .cmd = CW_CMD_CLEAR, .c = c };
+    return each_backend(c, &call);
+}
+
+cw_status cw_get_keys_count(cw_cache *c, uint64_t *count)
+{
+    if (!c || !count) return cw__fail(c, CW_EINVAL, "NULL argument");
+    uint64_t total = 0;
+    cw_call call = { .cmd = CW_CMD_GET_KEYS_COUNT, .c = c, .u64_out = &total };
+    cw_status st = each_backend(c, &call);
+    *count = total;
+    return st;
+}
+
+cw_status cw_ping(cw_cache *c, const char *msg, cw_value *out)
+{
+    if (!c || !out) return cw__fail(c, CW_EINVAL, "NULL argument");
+    cw__routes *t = all_routes(c);
+    if (!t) return cw__fail(c, CW_ESTATE, "no backend: call cw_cache_setup() first");
+    /* The default backend (empty prefix, last in the table) answers. */
+    cw_call call = { .cmd = CW_CMD_PING, .c = c, .rt = &t->r[t->n - 1], .key = msg,
+                     .klen = msg ? strlen(msg) : 0, .out = out };
+    return cw__exec(&call);
+}
+

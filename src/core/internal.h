@@ -1,0 +1,72 @@
+/*
+ * internal.h - declarations shared between the library's own files (never installed).
+ * Cross-file internal names are cw__name(); file-local ones are static and unprefixed.
+ */
+#ifndef CW_INTERNAL_H
+#define CW_INTERNAL_H
+
+#include <cashews.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+/* ---- built-in backends (each defined in its src/backends/<name>/ folder) ---- */
+extern const cw_backend_ops cw__mem_ops;   /* "mem" */
+#ifdef CW_HAVE_REDIS
+extern const cw_backend_ops cw__redis_ops;  /* "redis" */
+extern const cw_backend_ops cw__rediss_ops; /* "rediss" (TLS) */
+#endif
+#ifdef CW_HAVE_DISK
+extern const cw_backend_ops cw__disk_ops;   /* "disk" */
+#endif
+
+/* ---- errors ---- */
+/* Record st with a detail for this thread (tagged with c, may be NULL) and return st. */
+cw_status cw__fail(const cw_cache *c, cw_status st, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Tag this thread's last detail (set by a backend through cw_backend_fail) with c. */
+void cw__errmsg_claim(const cw_cache *c);
+/* Copy this thread's current detail into errbuf (CW_ERRMSG_SIZE), if errbuf. */
+void cw__errmsg_copy(char *errbuf);
+
+/* ---- value envelope (docs/FORMAT.md) ----
+ * byte 0   magic 0xC5
+ * byte 1   version (1)
+ * byte 2   flags: bit0 CREATED (int64 LE ms follows), bit1 REFRESH_AT (int64 LE ms follows)
+ * byte 3   codec id (0 = raw bytes; 1..127 library codecs; 128..255 user codecs)
+ * then the optional fields in flag order, then the payload.
+ */
+#define CW__ENV_MAGIC 0xC5
+#define CW__ENV_VERSION 1
+#define CW__ENV_F_CREATED 0x01
+#define CW__ENV_F_REFRESH_AT 0x02
+#define CW__ENV_MAX_HEADER 20
+
+typedef struct cw__env_meta {
+    uint8_t codec;
+    int64_t created_ms;    /* 0: not recorded */
+    int64_t refresh_at_ms; /* 0: none (early / soft strategies) */
+} cw__env_meta;
+
+/* Write the header for meta into hdr (CW__ENV_MAX_HEADER bytes); returns its length. */
+size_t cw__env_header(const cw__env_meta *meta, unsigned char *hdr);
+/* Parse an envelope at buf: on success fills meta and *payload_off and returns 1; returns 0
+ * when buf is not an envelope (a raw value). */
+int cw__env_parse(const unsigned char *buf, size_t len, cw__env_meta *meta, size_t *payload_off);
+
+/* cw_set_ex()/cw_get() with envelope metadata, for strategies. meta NULL = plain. */
+cw_status cw__set_meta(cw_cache *c, const char *key, const void *val, size_t len,
+                       const cw__env_meta *meta, const cw_set_options *o);
+cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta *meta);
+
+/* Run fn(ud) at the start of cw_cache_free(), before backends close (latest added first):
+ * how strategies stop their worker threads. Remove with the same (fn, ud). */
+cw_status cw__cache_add_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud);
+void cw__cache_remove_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud);
+
+/* Tags: the set holding a tag's keys lives at CW__TAG_PREFIX + tag. */
+#define CW__TAG_PREFIX "_tag:"
+
+#endif /* CW_INTERNAL_H */

@@ -1,0 +1,79 @@
+/* test_ttl.c - the TTL grammar of src/core/ttl.c. */
+#include "cw_test.h"
+
+static int parse_ok(const char *s, int64_t want)
+{
+    int64_t ms = -1;
+    CHECK_OK(cw_ttl_parse(s, &ms));
+    CHECK_EQ_INT(ms, want);
+    return 0;
+}
+
+static int ttl_compound(void)
+{
+    CHECK_EQ_INT(parse_ok("1d2h3m50s", ((24 + 2) * 3600 + 3 * 60 + 50) * 1000LL), 0);
+    CHECK_EQ_INT(parse_ok("2h5m", 7500000), 0);
+    CHECK_EQ_INT(parse_ok("10m", 600000), 0);
+    CHECK_EQ_INT(parse_ok("250ms", 250), 0);
+    CHECK_EQ_INT(parse_ok("1m30s500ms", 90500), 0);
+    CHECK_EQ_INT(parse_ok("1.5h", 5400000), 0);
+    CHECK_EQ_INT(parse_ok("1h1h", 7200000), 0);
+    return 0;
+}
+
+static int ttl_bare_seconds(void)
+{
+    CHECK_EQ_INT(parse_ok("90", 90000), 0);
+    CHECK_EQ_INT(parse_ok("0.5", 500), 0);
+    CHECK_EQ_INT(parse_ok("0.001", 1), 0);
+    return 0;
+}
+
+static int ttl_rejects(void)
+{
+    const char *bad[] = { "", "0", "0s", "0.0001", "-5", "-1m", "abc", "5x", "1h-", "h", "1.2.3",
+                          "5 m", "9999999999999999999d", "1e3", " 5", "5s ", "ms" };
+    int64_t ms = 77;
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        if (cw_ttl_parse(bad[i], &ms) != CW_EINVAL) {
+            fprintf(stderr, "accepted bad TTL \"%s\"\n", bad[i]);
+            return 1;
+        }
+    }
+    CHECK_EQ_INT(ms, 77);
+    CHECK_ST(cw_ttl_parse(NULL, &ms), CW_EINVAL);
+    CHECK_ST(cw_ttl_parse("5", NULL), CW_EINVAL);
+    return 0;
+}
+
+static int ttl_from_seconds(void)
+{
+    int64_t ms = 0;
+    CHECK_OK(cw_ttl_from_seconds(1.5, &ms));
+    CHECK_EQ_INT(ms, 1500);
+    CHECK_ST(cw_ttl_from_seconds(0, &ms), CW_EINVAL);
+    CHECK_ST(cw_ttl_from_seconds(-1, &ms), CW_EINVAL);
+    CHECK_ST(cw_ttl_from_seconds(0.0001, &ms), CW_EINVAL);
+    CHECK_ST(cw_ttl_from_seconds(1.0 / 0.0, &ms), CW_EINVAL);
+    return 0;
+}
+
+static int status_names(void)
+{
+    CHECK_STR(cw_strerror(CW_OK), "success");
+    CHECK_STR(cw_strerror(CW_NOTFOUND), "key not found");
+    CHECK_STR(cw_strerror(CW_USER_ERROR + 5), "loader error");
+    CHECK_STR(cw_strerror(-3), "unknown status");
+    CHECK_STR(cw_strerror(999), "unknown status");
+    CHECK_STR(cw_command_name(CW_CMD_GET), "get");
+    CHECK_STR(cw_command_name(CW_CMD_SET_POP), "set_pop");
+    CHECK_STR(cw_command_name((cw_command)200), "unknown");
+    return 0;
+}
+
+static const cw_test tests[] = {
+    CW_TEST(ttl_compound), CW_TEST(ttl_bare_seconds), CW_TEST(ttl_rejects),
+    CW_TEST(ttl_from_seconds), CW_TEST(status_names), { 0 }
+};
+
+int main(int argc, char **argv) { return cw_test_main(tests, argc, argv); }

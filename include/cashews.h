@@ -5,6 +5,8 @@
  *   cashews/common.h   status codes, cw_value, allocators, clocks, TTL parsing, globs
  *   cashews/backend.h  the backend interface and URL helpers (for backend authors)
  *   cashews/cache.h    the cache instance and its commands
+ *   cashews/func.h     cached functions: strategies, key templates, tags, detect
+ *   cashews/disk.h     disk:// extras (eviction callback)
  * Link with -lcashews (pkg-config cashews, or find_package(cashews) in CMake).
  */
 #ifndef CASHEWS_H
@@ -13,5 +15,7 @@
 #include "cashews/common.h"
 #include "cashews/backend.h"
 #include "cashews/cache.h"
+#include "cashews/func.h"
+#include "cashews/disk.h"
 
 #endif /* CASHEWS_H */

@@ -92,6 +92,13 @@ CW_API cw_status cw_cache_setup(cw_cache *c, const char *url, const cw_setup_opt
  * Return: CW_OK, CW_EINVAL (NULL ops, wrong abi_version, empty scheme), CW_ENOMEM. */
 CW_API cw_status cw_cache_register_backend(cw_cache *c, const cw_backend_ops *ops);
 
+/** cw_cache_backend() - The backend instance set up for exactly @prefix (NULL or "" for the
+ * default), for backend-specific extras such as cw_disk_set_eviction_callback().
+ * Return: the instance, owned by the cache and valid until cw_cache_free() (also after a
+ * later setup of the same prefix replaced it), or NULL when no such prefix is set up.
+ * Thread safety: any thread. */
+CW_API cw_backend *cw_cache_backend(cw_cache *c, const char *prefix);
+
 /** cw_cache_free() - Close every backend and free the cache. NULL is a no-op.
  * Thread safety: no other call may be running on @c or start afterwards. */
 CW_API void cw_cache_free(cw_cache *c);

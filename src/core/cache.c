@@ -235,6 +235,16 @@ fail:
     return setup_fail(c, errbuf, st, msg[0] ? msg : cw_strerror(st));
 }
 
+cw_backend *cw_cache_backend(cw_cache *c, const char *prefix)
+{
+    if (!c) return NULL;
+    if (!prefix) prefix = "";
+    cw__routes *t = atomic_load_explicit(&c->routes, memory_order_acquire);
+    for (size_t i = 0; t && i < t->n; i++)
+        if (strcmp(t->r[i].prefix, prefix) == 0) return t->r[i].b;
+    return NULL;
+}
+
 cw_status cw_cache_maintain(cw_cache *c)
 {
     if (!c) return CW_EINVAL;

@@ -212,6 +212,9 @@ static int longest_prefix_wins(void)
     CHECK_OK(cw_cache_setup(c, "tally://admin", &users, NULL));
     CHECK_EQ_INT(ntally, 3);
     tally *d = last_tally[0], *u = last_tally[1], *a = last_tally[2];
+    CHECK(cw_cache_backend(c, "user") == &u->base);
+    CHECK(cw_cache_backend(c, NULL) == &d->base);
+    CHECK(cw_cache_backend(c, "use") == NULL);
     CHECK_OK(cw_set(c, "accounts", "1", 1, 1000));
     CHECK_OK(cw_set(c, "user:1", "2", 1, 1000));
     CHECK_OK(cw_set(c, "user:admin:1", "3", 1, 1000));

@@ -8,7 +8,7 @@ PREFIX ?= /usr/local
 W ?= W1,W2,W3,W4,W5,W6,W7
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-asan test-tsan check bench install clean
+.PHONY: all deps build demo test test-release test-install test-asan test-tsan check bench install clean
 
 all: build
 
@@ -22,10 +22,22 @@ build: deps
 demo: build
 	./build/release/demo
 
-test: test-release test-asan test-tsan
+test: test-release test-install test-asan test-tsan
 
 test-release: build
 	cd build/release && ctest --output-on-failure -j $(JOBS)
+
+# Install into a staging folder, then build a consumer with pkg-config and with find_package.
+test-install: build
+	rm -rf build/stage build/consumer
+	cmake --install build/release --prefix $(CURDIR)/build/stage >/dev/null
+	cc -o build/stage/consumer-pc tests/install/consumer.c \
+		$$(PKG_CONFIG_PATH=$(CURDIR)/build/stage/lib/pkgconfig pkg-config --cflags --libs cashews) \
+		-Wl,-rpath,$(CURDIR)/build/stage/lib
+	./build/stage/consumer-pc
+	cmake -S tests/install -B build/consumer -DCMAKE_PREFIX_PATH=$(CURDIR)/build/stage >/dev/null
+	cmake --build build/consumer >/dev/null
+	./build/consumer/consumer
 
 test-asan: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null

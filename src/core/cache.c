@@ -69,6 +69,31 @@ cw_status cw__cache_add_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud)
     return CW_OK;
 }
 
+void *cw__cache_ext(cw_cache *c, void (*close_fn)(void *ud), void *(*create)(cw_cache *c))
+{
+    if (!c || !close_fn) return NULL;
+    void *ud = NULL;
+    pthread_mutex_lock(&c->setup_lock);
+    for (size_t i = 0; i < c->nhooks; i++)
+        if (c->hooks[i].fn == close_fn) { ud = c->hooks[i].ud; break; }
+    if (!ud && create) {
+        cw__close_hook *h = cw_realloc(c->hooks, (c->nhooks + 1) * sizeof *h);
+        if (h) {
+            c->hooks = h;
+            ud = create(c);
+            if (ud) c->hooks[c->nhooks++] = (cw__close_hook){ close_fn, ud };
+        }
+    }
+    pthread_mutex_unlock(&c->setup_lock);
+    return ud;
+}
+
+const char *cw__backend_scheme_for(const cw_cache *c, const char *key, size_t klen)
+{
+    const cw__route *rt = key ? cw__route_for(c, key, klen) : NULL;
+    return rt ? rt->b->ops->scheme : "";
+}
+
 void cw__cache_remove_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud)
 {
     if (!c) return;

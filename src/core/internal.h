@@ -66,6 +66,14 @@ cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta
 cw_status cw__cache_add_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud);
 void cw__cache_remove_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud);
 
+/* Per-cache state of another layer (the strategies' registries and worker pool), found by
+ * its close function: returns the state registered with close_fn, or creates it with
+ * create(c) and registers close_fn(state) as a close hook, all under the cache's setup lock
+ * (so create must not call cache setup functions). NULL when !create or on ENOMEM. */
+void *cw__cache_ext(cw_cache *c, void (*close_fn)(void *ud), void *(*create)(cw_cache *c));
+/* Scheme of the backend that serves @key ("" when none is set up). Static text. */
+const char *cw__backend_scheme_for(const cw_cache *c, const char *key, size_t klen);
+
 /* Tags: the set holding a tag's keys lives at CW__TAG_PREFIX + tag. */
 #define CW__TAG_PREFIX "_tag:"
 

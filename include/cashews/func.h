@@ -182,12 +182,14 @@ typedef struct cw_func_options {
                                     one loader call (the seed's thunder protection) */
     uint8_t codec;               /* 0: raw bytes; else an id given to cw_register_codec() */
 
-    const char *const *invalidate; /* after a successful call, delete keys matching these
-                                      templates filled from the arguments ('*' globs allowed) */
+    const char *const *invalidate; /* after every successful call, delete keys matching these
+                                      templates filled from the arguments ('*' globs allowed;
+                                      glob characters in argument values are escaped) */
     size_t ninvalidate;
 
-    /* failover, soft and circuit_breaker: the loader errors that count; NULL: every error
-     * (failover: the cache's default set, cw_set_default_fail_errors()) */
+    /* failover, soft and circuit_breaker: the loader errors that count. NULL: for soft every
+     * error; for failover and circuit_breaker the cache's default set at creation
+     * (cw_set_default_fail_errors(), itself every error until set) */
     const int *errors;
     size_t nerrors;
 

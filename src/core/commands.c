@@ -55,6 +55,35 @@ static cw_status store(const cw_call *call, const char *key, size_t klen, const 
     return st;
 }
 
+/* set_many through the backend's batch op: every value wrapped in one buffer. */
+static cw_status store_many(const cw_call *call)
+{
+    cw_backend *b = call->rt->b;
+    size_t n = call->n, total = 0;
+    unsigned char hdr[CW__ENV_MAX_HEADER];
+    size_t h = cw__env_header(call->meta, hdr);
+    for (size_t i = 0; i < n; i++) total += h + call->vlens[i];
+    unsigned char *buf = cw_malloc(total);
+    const void **vals = cw_malloc(n * sizeof *vals);
+    size_t *lens = cw_malloc(n * sizeof *lens);
+    cw_status st = CW_ENOMEM;
+    if (buf && vals && lens) {
+        unsigned char *p = buf;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(p, hdr, h);
+            if (call->vlens[i]) memcpy(p + h, call->vals[i], call->vlens[i]);
+            vals[i] = p;
+            lens[i] = h + call->vlens[i];
+            p += lens[i];
+        }
+        st = b->ops->set_many(b, n, call->keys, call->klens, vals, lens, call->ttl_ms);
+    }
+    cw_free(buf);
+    cw_free(vals);
+    cw_free(lens);
+    return st;
+}
+
 typedef struct unwrap_ctx {
     cw_scan_fn fn;
     void *ud;
@@ -118,6 +147,7 @@ cw_status cw__backend_exec(cw_call *call)
             if (call->sts[i] == CW_OK) unwrap(&call->outs[i], NULL);
         return st;
     case CW_CMD_SET_MANY:
+        if (ops->set_many) return store_many(call);
         for (size_t i = 0; i < call->n; i++) {
             st = store(call, call->keys[i], call->klens[i], call->vals[i], call->vlens[i], CW_SET_ALWAYS);
             if (st) return st;

@@ -38,16 +38,7 @@
 
 #include "backends/redis/redis_int.h"
 
-#ifdef CW_REDIS_HAVE_XXHASH
-#define XXH_STATIC_LINKING_ONLY
-#define XXH_INLINE_ALL
-/* xxhash's inlined code trips GCC's flow warnings at -O2 (false positives). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Warray-bounds"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <xxhash.h>
-#pragma GCC diagnostic pop
-#endif
+#include "backends/redis/xxh.h"
 
 #define HDR0 0xC7
 #define HDR1 'z'

@@ -17,8 +17,9 @@
  *    own locking); open and close are called once each, from one thread.
  *  - TTLs are milliseconds > 0, or CW_NO_EXPIRY. Expiry instants are milliseconds since the
  *    epoch on the env clock (so tests that move the clock move expiry).
- *  - an op left NULL means "not supported": the core returns CW_ENOTSUP, except where the core
- *    documents a fallback built from other ops.
+ *  - open, close, get, set and del are required (cw_cache_register_backend() refuses a table
+ *    without them); any other op left NULL means "not supported": the core returns
+ *    CW_ENOTSUP, except where it documents a fallback built from other ops.
  */
 #ifndef CASHEWS_BACKEND_H
 #define CASHEWS_BACKEND_H

@@ -133,8 +133,10 @@ CW_API cw_status cw_ttl_parse(const char *text, int64_t *out_ms);
  * Thread safety: any thread. */
 CW_API cw_status cw_ttl_from_seconds(double seconds, int64_t *out_ms);
 
-/** cw_glob_match() - Match @str against a Redis-style glob: '*', '?', '[a-c]', '[^a]' or
- * '[!a]', and '\' escaping the next character. Lengths are explicit; NUL bytes are ordinary.
+/** cw_glob_match() - Match @str against a glob with exactly Redis's rules (stringmatchlen):
+ * '*', '?', '[abc]', '[a-c]', '[^a]', and '\' escaping the next character; '!' does not
+ * negate and "[]" matches nothing, as in Redis, so every backend selects the same keys.
+ * Lengths are explicit; NUL bytes are ordinary.
  * Return: 1 on match, 0 otherwise. Thread safety: any thread. */
 CW_API int cw_glob_match(const char *pattern, size_t plen, const char *str, size_t slen);
 

@@ -145,8 +145,9 @@ cw_status cw_cache_register_backend(cw_cache *c, const cw_backend_ops *ops)
     if (!c || !ops) return CW_EINVAL;
     if (ops->abi_version != CW_BACKEND_ABI)
         return cw__fail(c, CW_EINVAL, "backend ABI %d, this library speaks %d", ops->abi_version, CW_BACKEND_ABI);
-    if (!ops->scheme || !*ops->scheme || !ops->open || !ops->close)
-        return cw__fail(c, CW_EINVAL, "backend ops need a scheme, open and close");
+    if (!ops->scheme || !*ops->scheme || !ops->open || !ops->close || !ops->get || !ops->set || !ops->del)
+        return cw__fail(c, CW_EINVAL, "backend \"%s\": ops need a scheme, open, close, get, set and del",
+                        ops->scheme ? ops->scheme : "");
     pthread_mutex_lock(&c->setup_lock);
     const cw_backend_ops **n = cw_realloc(c->user_ops, (c->nuser_ops + 1) * sizeof *n);
     if (!n) { pthread_mutex_unlock(&c->setup_lock); return CW_ENOMEM; }
@@ -192,8 +193,10 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     const cw_backend_ops *ops = find_ops(c, url.scheme);
     pthread_mutex_unlock(&c->setup_lock);
     if (!ops) {
+        char shown[160];
+        cw__url_redact(url_text, shown, sizeof shown);
         snprintf(msg, sizeof msg, "unknown scheme \"%s\" in \"%s\" (built in: mem%s%s)", url.scheme,
-                 url_text, cw__builtin_backend("redis") ? ", redis, rediss" : "",
+                 shown, cw__builtin_backend("redis") ? ", redis, rediss" : "",
                  cw__builtin_backend("disk") ? ", disk" : "");
         st = CW_EINVAL;
         goto fail;
@@ -336,7 +339,8 @@ cw_status cw__exec(cw_call *call)
     int scoped = atomic_load_explicit(&c->nscopes, memory_order_relaxed) > 0;
     if ((atomic_load_explicit(&c->disabled, memory_order_relaxed) & bit) ||
         (call->rt && call->rt->disabled) || (scoped && cw__scope_disabled(c, call->cmd)))
-        return CW_EDISABLED;
+        return cw__fail(c, CW_EDISABLED, "%s is disabled%s", cw_command_name(call->cmd),
+                        call->rt && call->rt->disabled ? " (backend set up disabled)" : "");
     cw_status st = c->nmw ? run_chain(call) : cw__backend_exec(call);
     if (st != CW_OK && st != CW_NOTFOUND && st != CW_NOTSTORED) cw__errmsg_claim(c);
     if (scoped) cw__scope_callbacks(c, call->cmd, call->key, call->klen, st);

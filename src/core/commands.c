@@ -302,6 +302,8 @@ cw_status cw__set_meta(cw_cache *c, const char *key, const void *val, size_t len
     if ((st = check_value(c, val, len)) || (st = cw__check_ttl(c, o->ttl_ms))) return st;
     if ((unsigned)o->mode > CW_SET_IF_PRESENT) return cw__fail(c, CW_EINVAL, "unknown set mode %d", (int)o->mode);
     if (o->ntags && !o->tags) return cw__fail(c, CW_EINVAL, "ntags is %zu but tags is NULL", o->ntags);
+    for (size_t i = 0; i < o->ntags; i++)
+        if (!o->tags[i] || !*o->tags[i]) return cw__fail(c, CW_EINVAL, "tag %zu is NULL or empty", i);
     call.val = val;
     call.vlen = len;
     call.ttl_ms = o->ttl_ms;
@@ -540,10 +542,8 @@ cw_status cw_get_many(cw_cache *c, size_t n, const char *const *keys, cw_value *
     size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
     if (!klens) return CW_ENOMEM;
     cw_status st = CW_OK;
-    for (size_t i = 0; i < n && st == CW_OK; i++) {
-        st = cw__check_key(c, keys[i], &klens[i]);
-        sts[i] = CW_NOTFOUND;
-    }
+    for (size_t i = 0; i < n; i++) sts[i] = CW_NOTFOUND;
+    for (size_t i = 0; i < n && st == CW_OK; i++) st = cw__check_key(c, keys[i], &klens[i]);
     /* Consecutive keys of one backend go in one call. */
     for (size_t i = 0; i < n && st == CW_OK;) {
         const cw__route *rt = cw__route_for(c, keys[i], klens[i]);

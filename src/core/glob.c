@@ -1,40 +1,42 @@
 /*
- * glob.c - Redis-compatible glob matching (the rules of Redis's stringmatchlen()):
+ * glob.c - glob matching with exactly the rules of Redis's stringmatchlen(), so that a pattern
+ * selects the same keys on mem:// and disk:// as SCAN MATCH does on Redis:
  *   *  any run of bytes (also empty)      ?  exactly one byte
- *   [abc] [a-c] one of the set/range     [^a] or [!a] any byte not in the set
  *   \x  the byte x literally (also inside brackets)
- * An unterminated '[' matches as if closed at the end of the pattern, as Redis does.
- * Iterative with one backtrack point for '*', so patterns like "a*a*a*a*b" stay linear-ish
- * and cannot blow the stack.
+ *   [abc] one of the bytes; [a-c] a range (either order; its end may be ']' or '\', as in
+ *         Redis, so "[a-]" is the range a..']'); [^...] negates; "[]" is an empty class that
+ *         matches nothing. '!' does not negate (Redis has only '^').
+ * An unterminated '[' ends at the end of the pattern, as in Redis. Bytes compare unsigned
+ * (Redis compares range ends as signed char: only patterns with bytes >= 0x80 differ).
+ * Iterative with one backtrack point for '*': linear-ish, no recursion to blow the stack.
  */
 #include "core/internal.h"
 
-/* Match one byte c against the class starting after '[' at p; returns 1/0, advances *pp past
- * the closing ']' (or to the end). */
+/* Match byte c against the class after '[' at *pp; returns 1/0 and moves *pp past the ']'
+ * (or to the end of an unterminated class). Mirrors the '[' case of stringmatchlen(). */
 static int match_class(const char **pp, const char *end, unsigned char c)
 {
     const char *p = *pp;
     int negate = 0, hit = 0;
-    if (p < end && (*p == '^' || *p == '!')) { negate = 1; p++; }
-    int first = 1;
-    while (p < end && (*p != ']' || first)) {
-        first = 0;
-        if (*p == '\\' && p + 1 < end) {
+    if (p < end && *p == '^') { negate = 1; p++; }
+    for (;;) {
+        if (p >= end) break; /* unterminated: the class runs to the end */
+        if (*p == '\\' && end - p >= 2) {
             p++;
             if ((unsigned char)*p == c) hit = 1;
+        } else if (*p == ']') {
             p++;
-        } else if (p + 2 < end && p[1] == '-' && p[2] != ']') {
+            break;
+        } else if (end - p >= 3 && p[1] == '-') {
             unsigned char lo = (unsigned char)p[0], hi = (unsigned char)p[2];
-            if (p[2] == '\\' && p + 3 < end) { hi = (unsigned char)p[3]; p++; }
             if (lo > hi) { unsigned char t = lo; lo = hi; hi = t; }
             if (c >= lo && c <= hi) hit = 1;
-            p += 3;
-        } else {
-            if ((unsigned char)*p == c) hit = 1;
-            p++;
+            p += 2;
+        } else if ((unsigned char)*p == c) {
+            hit = 1;
         }
+        p++;
     }
-    if (p < end) p++; /* the ']' */
     *pp = p;
     return negate ? !hit : hit;
 }

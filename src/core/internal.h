@@ -31,6 +31,10 @@ void cw__errmsg_claim(const cw_cache *c);
 /* Copy this thread's current detail into errbuf (CW_ERRMSG_SIZE), if errbuf. */
 void cw__errmsg_copy(char *errbuf);
 
+/* Copy URL @text into @buf (truncated to @size) with its password replaced by "***", for
+ * messages that quote a URL. */
+void cw__url_redact(const char *text, char *buf, size_t size);
+
 /* ---- value envelope (docs/FORMAT.md) ----
  * byte 0   magic 0xC5
  * byte 1   version (1)

@@ -18,6 +18,14 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* now + wait, saturating: a wait of INT64_MAX means "as long as it takes". */
+static int64_t deadline_after(int64_t wait_ms)
+{
+    int64_t now = mono_ms();
+    if (wait_ms <= 0) return now;
+    return wait_ms > INT64_MAX - now ? INT64_MAX : now + wait_ms;
+}
+
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
@@ -33,7 +41,7 @@ cw_status cw_is_locked(cw_cache *c, const char *key, int64_t wait_ms, int64_t st
     const cw__route *rt = cw__route_for(c, key, klen);
     if (!rt) return cw__fail(c, CW_ESTATE, "no backend for key: call cw_cache_setup() first");
     if (step_ms <= 0) step_ms = 100;
-    int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+    int64_t deadline = deadline_after(wait_ms);
     for (;;) {
         cw_call call = { .cmd = CW_CMD_IS_LOCKED, .c = c, .rt = rt, .key = key, .klen = klen };
         st = cw__exec(&call);
@@ -58,7 +66,7 @@ cw_status cw_lock(cw_cache *c, const char *key, int64_t ttl_ms, int64_t wait_ms,
         rnd = (uint64_t)mono_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)g;
     snprintf(g->token, sizeof g->token, "%016llx-%llx", (unsigned long long)rnd,
              (unsigned long long)atomic_fetch_add(&c->token_seq, 1));
-    int64_t deadline = mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+    int64_t deadline = deadline_after(wait_ms);
     int64_t step = 1;
     for (;;) {
         st = cw_set_lock(c, key, g->token, strlen(g->token), ttl_ms);

@@ -19,6 +19,21 @@ static void set_err(char *errbuf, const char *fmt, const char *a, const char *b)
     if (errbuf) snprintf(errbuf, CW_ERRMSG_SIZE, fmt, a, b);
 }
 
+void cw__url_redact(const char *text, char *buf, size_t size)
+{
+    if (!size) return;
+    if (!text) { snprintf(buf, size, "(null)"); return; }
+    const char *sep = strstr(text, "://");
+    const char *auth = sep ? sep + 3 : NULL;
+    const char *at = NULL, *colon = NULL;
+    for (const char *x = auth; x && *x && *x != '/' && *x != '?'; x++) if (*x == '@') at = x;
+    for (const char *x = auth; at && x < at; x++) if (*x == ':') { colon = x; break; }
+    if (colon)
+        snprintf(buf, size, "%.*s***%s", (int)(colon + 1 - text), text, at);
+    else
+        snprintf(buf, size, "%s", text);
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -27,8 +42,8 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decode [s, s+n) into a new string ('+' stays '+'). Returns NULL on a bad escape
- * (*bad = 1) or on ENOMEM (*bad = 0). */
+/* Percent-decode [s, s+n) into a new string ('+' stays '+'). Returns NULL on a bad escape,
+ * "%00" included (*bad = 1), or on ENOMEM (*bad = 0). */
 static char *decode(const char *s, size_t n, int *bad)
 {
     char *out = cw_malloc(n + 1), *o = out;
@@ -38,7 +53,7 @@ static char *decode(const char *s, size_t n, int *bad)
         if (s[i] == '%') {
             int hi = i + 1 < n ? hexval(s[i + 1]) : -1;
             int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) { cw_free(out); *bad = 1; return NULL; }
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) { cw_free(out); *bad = 1; return NULL; } /* %00 would cut a C string */
             *o++ = (char)(hi * 16 + lo);
             i += 2;
             continue;
@@ -92,14 +107,16 @@ cw_status cw_url_parse(const char *text, const char *const *extra, cw_url *u, ch
     if (!u) return CW_EINVAL;
     memset(u, 0, sizeof *u);
     if (!text) { set_err(errbuf, "URL is NULL%s%s", "", ""); return CW_EINVAL; }
+    char shown[160]; /* the URL as messages quote it: password masked, truncated */
+    cw__url_redact(text, shown, sizeof shown);
     const char *sep = strstr(text, "://");
-    if (!sep) { set_err(errbuf, "URL \"%s\" has no \"://\" (expected e.g. mem://)%s", text, ""); return CW_EINVAL; }
-    if (sep == text) { set_err(errbuf, "URL \"%s\" has an empty scheme%s", text, ""); return CW_EINVAL; }
+    if (!sep) { set_err(errbuf, "URL \"%s\" has no \"://\" (expected e.g. mem://)%s", shown, ""); return CW_EINVAL; }
+    if (sep == text) { set_err(errbuf, "URL \"%s\" has an empty scheme%s", shown, ""); return CW_EINVAL; }
     for (const char *q = text; q < sep; q++) {
         char ch = *q;
         int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                  (q > text && ((ch >= '0' && ch <= '9') || ch == '+' || ch == '-' || ch == '.'));
-        if (!ok) { set_err(errbuf, "URL \"%s\": invalid character in scheme%s", text, ""); return CW_EINVAL; }
+        if (!ok) { set_err(errbuf, "URL \"%s\": invalid character in scheme%s", shown, ""); return CW_EINVAL; }
     }
     cw_status st;
     size_t slen = (size_t)(sep - text);
@@ -139,10 +156,10 @@ cw_status cw_url_parse(const char *text, const char *const *extra, cw_url *u, ch
     const char *host_end = hostpart_end, *port = NULL;
     if (*host == '[') { /* [::1]:6379 */
         const char *rb = memchr(host, ']', (size_t)(hostpart_end - host));
-        if (!rb) { set_err(errbuf, "URL \"%s\": unterminated IPv6 address%s", text, ""); st = CW_EINVAL; goto fail; }
+        if (!rb) { set_err(errbuf, "URL \"%s\": unterminated IPv6 address%s", shown, ""); st = CW_EINVAL; goto fail; }
         if ((st = dup_part(&u->host, host + 1, (size_t)(rb - host - 1), "host", errbuf))) goto fail;
         if (rb + 1 < hostpart_end) {
-            if (rb[1] != ':') { set_err(errbuf, "URL \"%s\": junk after IPv6 address%s", text, ""); st = CW_EINVAL; goto fail; }
+            if (rb[1] != ':') { set_err(errbuf, "URL \"%s\": junk after IPv6 address%s", shown, ""); st = CW_EINVAL; goto fail; }
             port = rb + 2;
         }
     } else {
@@ -153,9 +170,9 @@ cw_status cw_url_parse(const char *text, const char *const *extra, cw_url *u, ch
     if (port) {
         char *endp = NULL;
         errno = 0;
-        long pv = port < hostpart_end ? strtol(port, &endp, 10) : -1;
+        long pv = port < hostpart_end && *port >= '0' && *port <= '9' ? strtol(port, &endp, 10) : -1;
         if (port >= hostpart_end || endp != hostpart_end || errno || pv < 1 || pv > 65535) {
-            if (errbuf) snprintf(errbuf, CW_ERRMSG_SIZE, "URL \"%s\": port must be 1..65535", text);
+            if (errbuf) snprintf(errbuf, CW_ERRMSG_SIZE, "URL \"%s\": port must be 1..65535", shown);
             st = CW_EINVAL;
             goto fail;
         }
@@ -172,7 +189,7 @@ cw_status cw_url_parse(const char *text, const char *const *extra, cw_url *u, ch
                 const char *eq = memchr(p, '=', (size_t)(end - p));
                 const char *nend = eq ? eq : end;
                 if (nend == p) {
-                    if (errbuf) snprintf(errbuf, CW_ERRMSG_SIZE, "URL \"%s\": query parameter with an empty name", text);
+                    if (errbuf) snprintf(errbuf, CW_ERRMSG_SIZE, "URL \"%s\": query parameter with an empty name", shown);
                     st = CW_EINVAL;
                     goto fail;
                 }
@@ -235,8 +252,9 @@ cw_status cw_url_take_int(cw_url *u, const char *name, int64_t min, int64_t max,
     if (st) return st;
     char *end = NULL;
     errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (!*v || *end || errno) return bad_value(name, v, "expected an integer", errbuf);
+    int digit_first = (*v >= '0' && *v <= '9') || (*v == '-' && v[1] >= '0' && v[1] <= '9');
+    long long x = digit_first ? strtoll(v, &end, 10) : 0;
+    if (!digit_first || *end || errno) return bad_value(name, v, "expected an integer", errbuf);
     if (x < min || x > max) {
         char want[96];
         snprintf(want, sizeof want, "must be between %lld and %lld", (long long)min, (long long)max);
@@ -280,7 +298,7 @@ cw_status cw_url_take_size(cw_url *u, const char *name, uint64_t *out, char *err
     if (st) return st;
     char *end = NULL;
     errno = 0;
-    if (!*v || *v == '-') return bad_value(name, v, "expected a size in bytes (e.g. 1048576, 512k, 1g)", errbuf);
+    if (!(*v >= '0' && *v <= '9')) return bad_value(name, v, "expected a size in bytes (e.g. 1048576, 512k, 1g)", errbuf);
     unsigned long long x = strtoull(v, &end, 10);
     if (end == v || errno) return bad_value(name, v, "expected a size in bytes (e.g. 1048576, 512k, 1g)", errbuf);
     unsigned shift = 0;

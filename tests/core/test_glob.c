@@ -22,10 +22,15 @@ static int glob_classes(void)
 {
     YES("[abc]", "b"); NO("[abc]", "d"); YES("[a-c]x", "bx"); NO("[a-c]x", "dx");
     YES("[c-a]", "b"); /* reversed range, as Redis */
-    YES("[^a]", "b"); NO("[^a]", "a"); YES("[!a]", "b"); NO("[!a]", "a");
+    YES("[^a]", "b"); NO("[^a]", "a");
+    /* Redis's stringmatchlen() has only '^': '!' is an ordinary member */
+    NO("[!a]", "b"); YES("[!a]", "!"); YES("[!a]", "a");
     YES("h[ae]llo", "hello"); YES("h[ae]llo", "hallo"); NO("h[ae]llo", "hillo");
-    YES("[]]", "]"); YES("[\\]]", "]"); YES("[a\\-z]", "-"); NO("[a\\-z]", "b");
-    YES("[abc", "a"); /* unterminated: closed at the end, as Redis */
+    NO("[]]", "]"); NO("[]", "a"); YES("[^]", "a"); /* "[]" is an empty class */
+    YES("[\\]]", "]"); YES("[a\\-z]", "-"); NO("[a\\-z]", "b");
+    YES("[a-]", "_"); NO("[a-]", "b");   /* a range may end at ']' (0x5d..0x61) */
+    YES("[b-\\z]", "a"); YES("[b-\\z]", "z"); /* ... or at '\\' (0x5c..0x62), then z */
+    YES("[abc", "a"); NO("[", "a");      /* unterminated: closed at the end, as Redis */
     return 0;
 }
 

@@ -207,6 +207,14 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
         if (!msg[0]) snprintf(msg, sizeof msg, "%s backend: %s", url.scheme, cw_strerror(st));
         goto fail;
     }
+    if (!b || !b->ops || !b->ops->get || !b->ops->set || !b->ops->del || !b->ops->close) {
+        snprintf(msg, sizeof msg, "%s backend: open returned an instance without get, set, del and close",
+                 url.scheme);
+        if (b && b->ops && b->ops->close) b->ops->close(b);
+        else if (b) ops->close(b);
+        st = CW_EINVAL;
+        goto fail;
+    }
     for (size_t i = 0; i < url.nparams; i++) {
         if (!url.params[i].taken) {
             snprintf(msg, sizeof msg, "unknown parameter \"%s\" for %s://", url.params[i].name, url.scheme);

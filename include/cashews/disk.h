@@ -34,7 +34,7 @@ CW_API cw_status cw_disk_set_eviction_callback(cw_backend *b, cw_disk_evict_fn f
 typedef struct cw_disk_stats {
     uint64_t keys;            /* rows over every shard (expired, not yet purged ones included) */
     uint64_t bytes;           /* accounted bytes (keys + values) over every shard */
-    uint64_t size_limit;      /* the configured limit in accounted bytes */
+    uint64_t size_limit;      /* the configured limit in accounted bytes (at most INT64_MAX) */
     uint64_t evictions;       /* entries this instance evicted for size_limit */
     uint64_t evictions_total; /* entries evicted by every process since the files were made */
     uint64_t expired_culled;  /* expired entries this instance purged */

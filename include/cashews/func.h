@@ -50,7 +50,9 @@ typedef struct cw_func cw_func; /* opaque; body in src/strategies/strategy.h */
 
 typedef enum cw_arg_type {
     CW_T_NULL = 0, /* the seed's None: formats as "" */
-    CW_T_STR,      /* text: as is */
+    CW_T_STR,      /* text: as is; a counted string (CW_ARG_STRN) holding a NUL byte renders
+                    * as lowercase hex of all its bytes, as CW_T_BYTES does, since keys are
+                    * C strings and the NUL would otherwise cut the key */
     CW_T_INT,      /* int64: decimal */
     CW_T_DOUBLE,   /* shortest text that reads back the same, with ".0" for integers ("2.0") */
     CW_T_BOOL,     /* "true" / "false" */
@@ -210,7 +212,8 @@ typedef struct cw_func_options {
                                   this long; a failing probe opens it again */
     int half_open_pct;        /* circuit_breaker: percent of calls let through half-open (0: 10) */
 
-    int64_t capacity;         /* bloom: expected elements (> 0) */
+    int64_t capacity;         /* bloom: expected elements (> 0); the filter's bitmap must fit
+                                 2^32 bits (about 4.4e8 elements at 1%), else CW_EINVAL */
     double false_positives;   /* bloom: percent (0: 1) */
     int no_check;             /* bloom: answer "maybe" without calling the loader */
 } cw_func_options;

@@ -6,7 +6,8 @@
  * Sizing, as the seed: for capacity n and false-positive rate p, m = ceil(-n ln p / ln(2)^2)
  * bits and k = round(m/n ln 2) hash functions (at least 1). An element (the formatted key
  * template, without prefix) sets k bits chosen by double hashing, h1 + i*h2 mod m, with two
- * independent 64-bit hashes of its text. The bitmap lives at "PREFIX:TEMPLATE:m".
+ * independent 64-bit hashes of its text. The bitmap lives at "PREFIX:TEMPLATE:m"; m is at
+ * most 2^32, the bit indexes every backend accepts (about 4.4e8 elements at 1%).
  *
  * Answers: a zero among the k bits means the element was never set: the call returns "0"
  * without the loader (no false negatives: setting only ever turns bits on). All ones means
@@ -51,7 +52,13 @@ cw_status cw__bloom_setup(cw_func *f, const cw_func_options *o)
     if (!(p > 0 && p < 1)) return cw__fail(f->c, CW_EINVAL, "%s: false_positives must be within 0..100 percent", f->name);
     double n = (double)o->capacity, ln2 = log(2.0);
     double m = ceil(-n * log(p) / (ln2 * ln2));
-    if (m > (double)(UINT64_C(1) << 40)) return cw__fail(f->c, CW_EINVAL, "%s: bloom filter too large", f->name);
+    /* Every backend (and Redis's SETBIT) refuses bit indexes >= 2^32: a larger filter would
+     * fail on most elements later, so it is refused here. */
+    if (m > (double)(UINT64_C(1) << 32))
+        return cw__fail(f->c, CW_EINVAL,
+                        "%s: bloom filter for capacity=%lld at false_positives=%g%% needs %.0f bits,"
+                        " over the 2^32 bits a bitmap can hold: lower capacity or raise false_positives",
+                        f->name, (long long)o->capacity, p * 100.0, m);
     f->bloom_m = (uint64_t)m;
     long k = lround(m / n * ln2);
     f->bloom_k = (unsigned)(k < 1 ? 1 : k > MAX_K ? MAX_K : k);

@@ -204,6 +204,9 @@ cw_status cw__render_arg(cw__funcs *fx, const cw_arg *a, const char *argname, co
     case CW_T_STR: {
         if (!a->v.s) return CW_OK;
         size_t n = a->len == (size_t)-1 ? strlen(a->v.s) : a->len;
+        /* Keys are C strings: a NUL would cut the key there, and "x\0y" and "x\0z" would
+         * share one entry. Such a counted string renders as CW_T_BYTES' non-text does. */
+        if (memchr(a->v.s, 0, n)) return put_hex(out, (const unsigned char *)a->v.s, n);
         return cw__buf_put(out, a->v.s, n);
     }
     case CW_T_INT:

@@ -660,6 +660,10 @@ static cw_status parse_url(dk_backend *b, cw_url *url, int *shards_given, int64_
     if (st != CW_OK && st != CW_NOTFOUND) return st;
     if (b->size_limit == 0) return bad_param(errbuf, "parameter size_limit=%s: must be > 0"
                                              " (use eviction_policy=none for no limit)", "0");
+    /* The shard totals are SQLite integers (int64): a larger limit (up to 2^64 - 1, the
+     * reader's range) means "no real limit" and is capped, so that evict.c compares and
+     * subtracts within int64. */
+    if (b->size_limit > (uint64_t)INT64_MAX) b->size_limit = (uint64_t)INT64_MAX;
     b->timeout_ms = DK_DEFAULT_TIMEOUT_MS;
     st = cw_url_take_ms(url, "timeout", 0, &b->timeout_ms, errbuf);
     if (st != CW_OK && st != CW_NOTFOUND) return st;

@@ -418,19 +418,22 @@ static cw_status evict_round(dk_wtx *w, dk_stmt_id which, int64_t keep_id, int64
 cw_status cw__dk_evict_locked(dk_wtx *w, int64_t keep_id)
 {
     dk_backend *b = w->b;
-    if (b->policy == DK_NONE || w->tot.size <= (int64_t)b->shard_limit) return CW_OK;
+    /* parse_url() caps size_limit, hence shard_limit, at INT64_MAX: this is exact, and
+     * "size - limit" below is positive and cannot overflow. */
+    const int64_t limit = (int64_t)b->shard_limit;
+    if (b->policy == DK_NONE || w->tot.size <= limit) return CW_OK;
     cw_status st = CW_OK;
     if (b->policy != DK_LRS) cw__dk_touch_flush(w->c, w); /* this process's reads count first */
     uint64_t nculled = 0, nevicted = 0;
     dk_victims expired = { 0 };
     int more = 1;
-    while (st == CW_OK && more && w->tot.size > (int64_t)b->shard_limit)
-        st = evict_round(w, ST_EXPIRED, keep_id, w->tot.size - (int64_t)b->shard_limit, &expired,
+    while (st == CW_OK && more && w->tot.size > limit)
+        st = evict_round(w, ST_EXPIRED, keep_id, w->tot.size - limit, &expired,
                          &nculled, &more);
     cw__dk_victims_free(&expired);
     more = 1;
-    while (st == CW_OK && more && w->tot.size > (int64_t)b->shard_limit)
-        st = evict_round(w, ST_VICTIMS, keep_id, w->tot.size - (int64_t)b->shard_limit,
+    while (st == CW_OK && more && w->tot.size > limit)
+        st = evict_round(w, ST_VICTIMS, keep_id, w->tot.size - limit,
                          &w->victims, &nevicted, &more);
     if (st == CW_OK && nevicted) {
         sqlite3_stmt *s = cw__dk_stmt(w->c, ST_META_EVICT, &st);

@@ -1,0 +1,322 @@
+/*
+ * mem.h - private declarations of the mem:// backend (see the design notes atop mem.c).
+ *
+ * Files:  mem.c    the ops table, single-key operations, URL parameters, the purge thread
+ *         walk.c   operations over every shard: scan, delete_match, clear, keys_count, purge
+ *         table.c  the per-shard index (open addressing), S3-FIFO queues, ghost, eviction
+ *         types.c  the non-byte values: sets (tags) and sliding-window counters
+ */
+#ifndef CW_MEM_H
+#define CW_MEM_H
+
+#include "core/internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MEM_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define MEM_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define MEM_CPU_RELAX() ((void)0)
+#endif
+
+#define MEM_NIL UINT32_MAX /* "no slot" in queue links */
+
+#ifdef __GNUC__
+#define MEM_COLD __attribute__((noinline, cold)) /* keeps rare cases out of hot functions */
+#else
+#define MEM_COLD
+#endif
+
+/* ---- entries ----------------------------------------------------------------------------
+ * One allocation per key: this 20-byte header, then an 8-byte expiry instant when
+ * MEM_F_EXP is set (entries without a TTL do not pay for it), then the key, then the value.
+ * Queue links are slot numbers of the shard index, not pointers: 4 bytes each, and an entry
+ * can be reallocated (grown by incr or set_bits, given an expiry field) without touching its
+ * neighbours; only the index slot that points at it changes.
+ * For sets and sliding windows the value bytes hold a pointer to the out-of-line structure
+ * (vlen = sizeof(void *)). */
+typedef struct mem_entry {
+    uint32_t hash;       /* low 32 bits of the key hash: index home, tag, ghost fingerprint */
+    uint32_t prev, next; /* queue neighbours: prev is older (toward head), next newer */
+    uint32_t vlen;       /* bytes of the value (or of the pointer, for sets and windows) */
+    uint32_t meta;       /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*) */
+    unsigned char tail[];
+} mem_entry;
+
+#define MEM_KLEN_MAX ((1u << 24) - 1)
+#define MEM_F_FREQ 0x03000000u /* 2-bit saturating hit counter of S3-FIFO */
+#define MEM_F_FREQ1 0x01000000u
+#define MEM_F_MAIN 0x04000000u /* in the main queue (else the small queue) */
+#define MEM_F_EXP 0x08000000u  /* an int64 expiry field follows the header */
+#define MEM_F_TYPE 0x30000000u /* MEM_T_* << 28 */
+#define MEM_TYPE_SHIFT 28
+
+enum { MEM_T_BYTES = 0, MEM_T_SET = 1, MEM_T_WINDOW = 2 };
+
+static inline uint32_t mem_klen(const mem_entry *e) { return e->meta & MEM_KLEN_MAX; }
+static inline unsigned mem_type(const mem_entry *e) { return (e->meta & MEM_F_TYPE) >> MEM_TYPE_SHIFT; }
+static inline size_t mem_hdr(uint32_t meta) { return sizeof(mem_entry) + ((meta & MEM_F_EXP) ? 8 : 0); }
+static inline unsigned char *mem_key(mem_entry *e) { return e->tail + ((e->meta & MEM_F_EXP) ? 8 : 0); }
+static inline unsigned char *mem_val(mem_entry *e) { return mem_key(e) + mem_klen(e); }
+/* Expiry instant in ms on the env clock, 0 = none. */
+static inline int64_t mem_exp(const mem_entry *e)
+{
+    int64_t t = 0;
+    if (e->meta & MEM_F_EXP) memcpy(&t, e->tail, 8);
+    return t;
+}
+static inline void mem_set_exp_field(mem_entry *e, int64_t t) { memcpy(e->tail, &t, 8); }
+static inline void *mem_ptr_val(mem_entry *e)
+{
+    void *p;
+    memcpy(&p, mem_val(e), sizeof p);
+    return p;
+}
+
+/* ---- the per-shard lock -------------------------------------------------------------------
+ * A test-and-test-and-set spinlock: critical sections are a probe and a 64-byte copy (tens of
+ * ns), so an uncontended acquire (one atomic exchange) beats a mutex's two atomics and call.
+ * A waiter spins politely, then yields so that a preempted holder gets the CPU back. */
+typedef struct mem_lock {
+    atomic_int v;
+} mem_lock;
+
+void mem_lock_slow(mem_lock *l);
+static inline void mem_lock_acquire(mem_lock *l)
+{
+    if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) return;
+    mem_lock_slow(l);
+}
+static inline void mem_lock_release(mem_lock *l) { atomic_store_explicit(&l->v, 0, memory_order_release); }
+
+/* ---- shards -------------------------------------------------------------------------------- */
+typedef struct mem_queue {
+    uint32_t head; /* oldest: eviction end */
+    uint32_t tail; /* newest: insertion end */
+    uint32_t count;
+} mem_queue;
+
+typedef struct mem_shard {
+    _Alignas(64) mem_lock lock; /* shards sit on their own cache lines (no false sharing) */
+    uint32_t cap;       /* index slots */
+    uint32_t grow_at;   /* entries at which the index grows (load factor 0.8) */
+    uint32_t final_cap; /* index slots planned for a full shard (it grows further if needed) */
+    uint32_t count;     /* entries */
+    uint32_t share;     /* this shard's expected part of ?size (sizes the queues and ghost) */
+    uint32_t small_max; /* S3-FIFO small queue target: 10% of share */
+    uint32_t n_exp;     /* entries carrying an expiry field (the purge skips shards without) */
+    uint32_t ghost_nb;  /* ghost buckets of MEM_GHOST_WAYS fingerprints */
+    mem_queue small, main;
+    uint64_t bytes;   /* key + value bytes stored in this shard */
+    uint8_t *tags;    /* per slot: 0 empty, else 0x80 | 7 low bits of the hash */
+    mem_entry **ptrs; /* per slot: the entry */
+    uint16_t *ghost;  /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
+} mem_shard;
+
+#define MEM_GHOST_WAYS 8
+
+/* Entries to free once the shard lock is released (free() can be slow; the lock is hot). */
+typedef struct mem_garbage {
+    mem_entry *e[8];
+    int n;
+} mem_garbage;
+
+typedef struct mem_backend {
+    cw_backend base; /* first */
+    /* read-mostly */
+    cw_backend_env env;
+    uint32_t nshards;          /* power of two */
+    uint64_t size;             /* ?size: bound on entries over all shards */
+    uint64_t max_bytes;        /* 0: no cap on bytes */
+    int64_t check_interval_ms; /* 0: no purge thread */
+    int64_t coarse_res_ms;     /* > 0: the default clock, helped by CLOCK_REALTIME_COARSE (mem.c) */
+    mem_shard *shards;
+    void *shard_mem; /* allocation holding the cache-line-aligned shards */
+    int has_thread;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    /* written by inserts and removals, on a line of their own (see mem.c) */
+    _Alignas(64) _Atomic uint64_t count; /* entries over all shards */
+    _Atomic uint64_t bytes;              /* key + value bytes (kept only with max_bytes) */
+    _Atomic uint32_t evict_rr;           /* round robin over shards when one cannot free enough */
+    atomic_int stop; /* set under mu (for the timed wait); read by the purge between shards */
+} mem_backend;
+
+static inline mem_backend *mem_of(cw_backend *b) { return (mem_backend *)b; }
+/* The env clock (ms since the epoch). */
+static inline int64_t mem_now_ms(mem_backend *b) { return b->env.clock(b->env.clock_ud); }
+
+/* ---- hashing ------------------------------------------------------------------------------
+ * A 64-bit multiply-fold hash over 8-byte words (wyhash's construction, our constants): two
+ * 64x64->128 multiplies for keys up to 16 bytes, about 3 ns. Bits 32..39 pick the shard; the
+ * low 32 bits (mem_entry.hash) give the index home (high bits, by multiply-shift), the slot
+ * tag and the ghost fingerprint (low bits). The seed is fixed so that eviction, and so the
+ * benchmark's hit ratio, is repeatable. */
+static inline uint64_t mem_mix(uint64_t a, uint64_t b)
+{
+#ifdef __SIZEOF_INT128__
+    __extension__ typedef unsigned __int128 u128;
+    u128 r = (u128)a * b;
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
+#else
+    uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull);
+    h ^= h >> 32;
+    h *= 0xD6E8FEB86659FD93ull;
+    return h ^ (h >> 32);
+#endif
+}
+static inline uint64_t mem_r64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+static inline uint64_t mem_r32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t mem_hash(const void *key, size_t n)
+{
+    const unsigned char *p = key;
+    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
+    uint64_t a, b, seed = k2;
+    if (n <= 16) { /* the common case: two (possibly overlapping) words, no loop */
+        if (n >= 8) {
+            a = mem_r64(p);
+            b = mem_r64(p + n - 8);
+        } else if (n >= 4) {
+            a = mem_r32(p);
+            b = mem_r32(p + n - 4);
+        } else {
+            a = n ? ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1] : 0;
+            b = 0;
+        }
+    } else {
+        size_t left = n;
+        while (left > 16) {
+            seed = mem_mix(mem_r64(p) ^ k1, mem_r64(p + 8) ^ seed);
+            p += 16;
+            left -= 16;
+        }
+        a = mem_r64(p + left - 16);
+        b = mem_r64(p + left - 8);
+    }
+    return mem_mix(k1 ^ n, mem_mix(a ^ k1, b ^ seed) ^ k0);
+}
+
+/* ---- table.c: index, queues, eviction (all under the shard lock) -------------------------- */
+/* Prepare shard for share (> 0) entries. CW_OK or CW_ENOMEM. */
+cw_status mem_shard_init(mem_shard *s, uint32_t share);
+/* Free every entry and the arrays. */
+void mem_shard_destroy(mem_shard *s);
+/* Drop every entry (freeing them), shrink the index back, clear the ghost. */
+void mem_shard_clear(mem_backend *b, mem_shard *s);
+/* Home slot of a hash: multiply-shift, so any capacity works. */
+static inline uint32_t mem_home(const mem_shard *s, uint32_t h)
+{
+    return (uint32_t)(((uint64_t)h * s->cap) >> 32);
+}
+static inline uint8_t mem_tag(uint32_t h) { return (uint8_t)(0x80 | (h & 0x7f)); }
+/* Key equality without a call for the usual short keys (two overlapping word compares). */
+static inline int mem_key_eq(const unsigned char *a, const unsigned char *b, uint32_t n)
+{
+    if (n >= 8 && n <= 16) return mem_r64(a) == mem_r64(b) && mem_r64(a + n - 8) == mem_r64(b + n - 8);
+    if (n >= 4 && n < 8) return mem_r32(a) == mem_r32(b) && mem_r32(a + n - 4) == mem_r32(b + n - 4);
+    return memcmp(a, b, n) == 0;
+}
+/* Slot of the key (hash h), or MEM_NIL. */
+static inline uint32_t mem_find(const mem_shard *s, uint32_t h, const void *key, uint32_t klen)
+{
+    const uint8_t tag = mem_tag(h);
+    uint32_t i = mem_home(s, h);
+    for (;;) {
+        uint8_t t = s->tags[i];
+        if (t == 0) return MEM_NIL;
+        if (t == tag) {
+            mem_entry *e = s->ptrs[i];
+            if (e->hash == h && mem_klen(e) == klen && mem_key_eq(mem_key(e), key, klen)) return i;
+        }
+        if (++i == s->cap) i = 0;
+    }
+}
+/* Insert e (not yet in the shard) in the queue S3-FIFO picks (the main queue when its hash
+ * is in the ghost, or when to_main), first evicting from this shard what the bounds ask
+ * (ending with at most one entry over ?size when the shard had nothing to evict: the caller
+ * then relieves other shards). Evicted entries go to g. Returns its slot, or MEM_NIL on
+ * CW_ENOMEM (e not inserted). */
+uint32_t mem_insert(mem_backend *b, mem_shard *s, mem_entry *e, int to_main, mem_garbage *g);
+/* Unlink the entry at slot from its queue and the index; returns it (caller frees). */
+mem_entry *mem_remove(mem_backend *b, mem_shard *s, uint32_t slot);
+/* Evict one entry by S3-FIFO, never the entry @keep (may be NULL). Returns 0 when nothing
+ * could be evicted. */
+int mem_evict_one(mem_backend *b, mem_shard *s, const mem_entry *keep, mem_garbage *g);
+/* The entry at slot was replaced by a reallocation: point the index at it. */
+static inline void mem_replace_ptr(mem_shard *s, uint32_t slot, mem_entry *e) { s->ptrs[slot] = e; }
+/* Bytes an entry accounts for (key + value, or the members of a set / instants of a window). */
+uint64_t mem_entry_bytes(mem_entry *e);
+/* Account delta bytes to the shard (and the backend's total when max_bytes is set). */
+static inline void mem_account(mem_backend *b, mem_shard *s, int64_t delta)
+{
+    s->bytes += (uint64_t)delta;
+    if (b->max_bytes) atomic_fetch_add_explicit(&b->bytes, (uint64_t)delta, memory_order_relaxed);
+}
+/* Over ?size or ?max_bytes (after an insert into a shard that had nothing left to evict). */
+static inline int mem_over_limits(mem_backend *b)
+{
+    return atomic_load_explicit(&b->count, memory_order_relaxed) > b->size ||
+           (b->max_bytes && atomic_load_explicit(&b->bytes, memory_order_relaxed) > b->max_bytes);
+}
+static inline int mem_over_bytes(mem_backend *b)
+{
+    return b->max_bytes && atomic_load_explicit(&b->bytes, memory_order_relaxed) > b->max_bytes;
+}
+/* Free an entry and whatever it points to (set, window). */
+void mem_entry_free(mem_entry *e);
+static inline void mem_garbage_add(mem_garbage *g, mem_entry *e)
+{
+    if (g->n < (int)(sizeof g->e / sizeof g->e[0])) g->e[g->n++] = e;
+    else mem_entry_free(e);
+}
+static inline void mem_garbage_free(mem_garbage *g)
+{
+    for (int i = 0; i < g->n; i++) mem_entry_free(g->e[i]);
+    g->n = 0;
+}
+
+/* ---- walk.c: operations over every shard ------------------------------------------------- */
+/* Remove expired entries from every shard (stop, when set, ends it early). */
+void mem_purge(mem_backend *b, atomic_int *stop);
+cw_status mem_op_maintain(cw_backend *b);
+cw_status mem_op_scan(cw_backend *b, const char *pattern, size_t plen, size_t batch, int with_values,
+                      cw_scan_fn fn, void *ud);
+cw_status mem_op_delete_match(cw_backend *b, const char *pattern, size_t plen, uint64_t *deleted);
+cw_status mem_op_clear(cw_backend *b);
+cw_status mem_op_keys_count(cw_backend *b, uint64_t *count);
+
+/* ---- types.c: sets and sliding windows ---------------------------------------------------- */
+typedef struct mem_set mem_set;
+typedef struct mem_window mem_window;
+mem_set *mem_set_new(void);
+void mem_set_free(mem_set *set);
+/* Add a member; *added = 1 when new. CW_OK or CW_ENOMEM. */
+cw_status mem_set_add(mem_set *set, const void *m, size_t len, int *added);
+/* Remove a member: 1 when it was there. */
+int mem_set_del(mem_set *set, const void *m, size_t len);
+size_t mem_set_count(const mem_set *set);
+uint64_t mem_set_bytes(const mem_set *set);
+/* Detach up to max members into a NULL-terminated chain the caller walks with
+ * mem_member_next/data/len and frees with mem_members_free. */
+typedef struct mem_member mem_member;
+mem_member *mem_set_pop(mem_set *set, size_t max, size_t *popped);
+mem_member *mem_member_next(const mem_member *m);
+const char *mem_member_data(const mem_member *m);
+size_t mem_member_len(const mem_member *m);
+void mem_members_free(mem_member *m);
+
+mem_window *mem_window_new(void);
+void mem_window_free(mem_window *w);
+/* Sliding-window step (see cw_backend_ops.slice_incr). CW_OK or CW_ENOMEM. */
+cw_status mem_window_step(mem_window **w, int64_t start_ms, int64_t now_ms, int64_t max_count,
+                          int64_t *count);
+uint64_t mem_window_bytes(const mem_window *w);
+
+#endif /* CW_MEM_H */

@@ -1,0 +1,889 @@
+/*
+ * test_mem.c - the mem:// backend: the shared command suite (through the public API, on a
+ * fake clock), then the backend's own tests: S3-FIFO eviction
+ * order, exact bounds, expiry on read / by maintain / by the purge thread (fake clock, no
+ * sleeping except a bounded poll for the thread), URL errors, value types, and a model check
+ * of the index under random inserts and deletes. Most tests drive cw__mem_ops directly.
+ */
+#include "cw_test.h"
+#include "suite.h"
+#include "core/internal.h"
+
+#include <time.h>
+#include <unistd.h>
+
+/* ---- fixture: one backend opened from a URL, on a fake clock -------------------------------- */
+
+typedef struct fx {
+    cw_backend *b;
+    const cw_backend_ops *ops;
+    cw_fake_clock clk;
+    cw_backend_env env;
+    char err[CW_ERRMSG_SIZE];
+} fx;
+
+static cw_status fx_open(fx *f, const char *text)
+{
+    memset(f, 0, sizeof *f);
+    cw_fake_clock_init(&f->clk);
+    f->ops = &cw__mem_ops;
+    f->env.clock = cw_fake_clock_now;
+    f->env.clock_ud = &f->clk;
+    cw_url url;
+    cw_status st = cw_url_parse(text, NULL, &url, f->err);
+    if (st) return st;
+    st = f->ops->open(&f->b, &url, &f->env, f->err);
+    for (size_t i = 0; st == CW_OK && i < url.nparams; i++)
+        if (!url.params[i].taken) {
+            snprintf(f->err, sizeof f->err, "parameter %s not taken", url.params[i].name);
+            f->ops->close(f->b);
+            f->b = NULL;
+            st = CW_EINVAL;
+        }
+    cw_url_free(&url);
+    return st;
+}
+
+static void fx_close(fx *f)
+{
+    if (f->b) f->ops->close(f->b);
+    f->b = NULL;
+}
+
+/* Shorthands on NUL-terminated keys and values. */
+static cw_status put(fx *f, const char *k, const char *v, int64_t ttl)
+{
+    return f->ops->set(f->b, k, strlen(k), v, strlen(v), ttl, CW_SET_ALWAYS);
+}
+static cw_status get(fx *f, const char *k, cw_value *v) { return f->ops->get(f->b, k, strlen(k), v); }
+static cw_status has(fx *f, const char *k) { return f->ops->exists(f->b, k, strlen(k)); }
+static uint64_t count(fx *f)
+{
+    uint64_t n = UINT64_MAX;
+    if (f->ops->keys_count(f->b, &n) != CW_OK) return UINT64_MAX;
+    return n;
+}
+
+/* Sum of key + value bytes over every key, through a scan with values. */
+static int sum_fn(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    *(uint64_t *)ud += klen + vlen;
+    return 0;
+}
+static uint64_t stored_bytes(fx *f)
+{
+    uint64_t n = 0;
+    if (f->ops->scan(f->b, "*", 1, 100, 1, sum_fn, &n) != CW_OK) return UINT64_MAX;
+    return n;
+}
+
+/* ---- eviction ------------------------------------------------------------------------------- */
+
+/* S3-FIFO: a key hit while in the small queue is promoted to main when its turn comes, so it
+ * survives any number of one-hit wonders; the wonders leave in insertion order. */
+static int evict_hit_key_survives_scan(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    CHECK_OK(fx_open(&f, "mem://?size=10&check_interval=0"));
+    CHECK_OK(put(&f, "hot", "H", CW_NO_EXPIRY));
+    CHECK_OK(get(&f, "hot", &v));
+    CHECK_OK(get(&f, "hot", &v));
+    char k[32];
+    for (int i = 1; i <= 9; i++) {
+        snprintf(k, sizeof k, "w%d", i);
+        CHECK_OK(put(&f, k, "x", CW_NO_EXPIRY));
+    }
+    CHECK_EQ_INT(count(&f), 10);
+    CHECK_OK(put(&f, "w10", "x", CW_NO_EXPIRY)); /* full: the oldest unhit key goes */
+    CHECK_EQ_INT(count(&f), 10);
+    CHECK_ST(has(&f, "w1"), CW_NOTFOUND);
+    CHECK_OK(has(&f, "w2"));
+    CHECK_OK(has(&f, "hot"));
+    for (int i = 11; i <= 500; i++) {
+        snprintf(k, sizeof k, "w%d", i);
+        CHECK_OK(put(&f, k, "x", CW_NO_EXPIRY));
+        CHECK_OK(has(&f, k)); /* a set always stores */
+        CHECK(count(&f) <= 10);
+    }
+    CHECK_OK(get(&f, "hot", &v));
+    CHECK_VAL(v, "H");
+    CHECK_ST(has(&f, "w480"), CW_NOTFOUND);
+    CHECK_OK(has(&f, "w500"));
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* The ghost: a key evicted from the small queue that comes back goes straight to main, so
+ * it outlives keys inserted after it. */
+static int evict_ghost_readmits_to_main(void)
+{
+    fx f;
+    CHECK_OK(fx_open(&f, "mem://?size=20&check_interval=0"));
+    char k[32];
+    CHECK_OK(put(&f, "again", "1", CW_NO_EXPIRY));
+    for (int i = 0; i < 25; i++) { /* pushes "again" out, unhit: it goes to the ghost */
+        snprintf(k, sizeof k, "a%d", i);
+        CHECK_OK(put(&f, k, "x", CW_NO_EXPIRY));
+    }
+    CHECK_ST(has(&f, "again"), CW_NOTFOUND);
+    CHECK_OK(put(&f, "again", "2", CW_NO_EXPIRY)); /* back from the ghost: main queue */
+    for (int i = 0; i < 30; i++) { /* the rest of the a's, then b0.. leave the small queue */
+        snprintf(k, sizeof k, "b%d", i);
+        CHECK_OK(put(&f, k, "x", CW_NO_EXPIRY));
+    }
+    CHECK_OK(has(&f, "again"));
+    CHECK_ST(has(&f, "b0"), CW_NOTFOUND); /* newer than "again" but only in the small queue */
+    CHECK_OK(has(&f, "b29"));
+    fx_close(&f);
+    return 0;
+}
+
+static int size_bound_is_exact(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    CHECK_OK(fx_open(&f, "mem://?size=1000&check_interval=0"));
+    char k[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        CHECK_OK(put(&f, k, k, i % 2 ? 60000 : CW_NO_EXPIRY));
+        CHECK_OK(get(&f, k, &v));
+        CHECK_VAL(v, k);
+        if (i % 97 == 0) CHECK(count(&f) <= 1000);
+        if (i % 3 == 0) { /* hits on some keys keep them */
+            snprintf(k, sizeof k, "key:%d", i / 2);
+            get(&f, k, &v);
+        }
+    }
+    CHECK_EQ_INT(count(&f), 1000); /* every shard full to its share, none over */
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* Keys spread unevenly over shards, yet a cache of size N holds any N keys: the bound is on
+ * the whole cache, not on each shard's share. */
+static int size_holds_n_keys(void)
+{
+    fx f;
+    char k[32];
+    CHECK_OK(fx_open(&f, "mem://?size=2000&check_interval=0"));
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "n:%d", i);
+        CHECK_OK(put(&f, k, "v", CW_NO_EXPIRY));
+    }
+    CHECK_EQ_INT(count(&f), 2000);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "n:%d", i);
+        CHECK_OK(has(&f, k));
+    }
+    CHECK_OK(put(&f, "one-more", "v", CW_NO_EXPIRY));
+    CHECK_EQ_INT(count(&f), 2000);
+    CHECK_OK(has(&f, "one-more"));
+    int gone = 0;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "n:%d", i);
+        gone += has(&f, k) == CW_NOTFOUND;
+    }
+    CHECK_EQ_INT(gone, 1);
+    fx_close(&f);
+    return 0;
+}
+
+static int max_bytes_bound_holds(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    CHECK_OK(fx_open(&f, "mem://?size=100000&max_bytes=10k&check_interval=0"));
+    char k[32], val[300];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "b:%d", i);
+        size_t n = 20 + (size_t)(i * 37 % 250);
+        memset(val, 'a' + i % 26, n);
+        CHECK_OK(f.ops->set(f.b, k, strlen(k), val, n, CW_NO_EXPIRY, CW_SET_ALWAYS));
+        CHECK_OK(get(&f, k, &v));
+        CHECK_EQ_INT(v.len, n);
+        if (i % 50 == 0) CHECK(stored_bytes(&f) <= 10240);
+    }
+    uint64_t total = stored_bytes(&f);
+    CHECK(total <= 10240);
+    CHECK(total > 10240 - 2 * 300); /* it evicts what it must, not everything */
+    /* growing a value in place also respects the cap */
+    memset(val, 'z', sizeof val);
+    CHECK_OK(f.ops->set(f.b, "b:1999", 6, val, sizeof val, CW_NO_EXPIRY, CW_SET_ALWAYS));
+    CHECK(stored_bytes(&f) <= 10240);
+    CHECK_OK(has(&f, "b:1999"));
+    /* a single value over the cap is refused, not dropped silently */
+    char *big = calloc(1, 11000);
+    CHECK(big != NULL);
+    cw_status st = f.ops->set(f.b, "huge", 4, big, 11000, CW_NO_EXPIRY, CW_SET_ALWAYS);
+    free(big);
+    CHECK_ST(st, CW_ETOOBIG);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* ---- expiry ----------------------------------------------------------------------------------- */
+
+static int expiry_checked_on_read(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    int64_t ttl = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    CHECK_OK(put(&f, "t", "v", 1000));
+    CHECK_OK(put(&f, "forever", "v", CW_NO_EXPIRY));
+    cw_fake_clock_advance(&f.clk, 999);
+    CHECK_OK(get(&f, "t", &v));
+    CHECK_OK(f.ops->get_expire(f.b, "t", 1, &ttl));
+    CHECK_EQ_INT(ttl, 1);
+    CHECK_EQ_INT(count(&f), 2);
+    cw_fake_clock_advance(&f.clk, 1); /* a TTL of 1000 ms means alive for [t, t + 1000) */
+    CHECK_ST(get(&f, "t", &v), CW_NOTFOUND);
+    CHECK_EQ_INT(count(&f), 1); /* removed by the read */
+    CHECK_ST(f.ops->get_expire(f.b, "t", 1, &ttl), CW_NOTFOUND);
+    /* every kind of access treats an expired key as absent */
+    CHECK_OK(put(&f, "e", "1", 10));
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_ST(has(&f, "e"), CW_NOTFOUND);
+    CHECK_OK(put(&f, "e", "1", 10));
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_OK(f.ops->set(f.b, "e", 1, "2", 1, 10, CW_SET_IF_ABSENT));
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_ST(f.ops->set(f.b, "e", 1, "3", 1, 10, CW_SET_IF_PRESENT), CW_NOTSTORED);
+    CHECK_OK(put(&f, "e", "1", 10));
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_ST(f.ops->del(f.b, "e", 1), CW_NOTFOUND);
+    CHECK_OK(put(&f, "e", "41", 10));
+    cw_fake_clock_advance(&f.clk, 10);
+    int64_t r = 0;
+    CHECK_OK(f.ops->incr(f.b, "e", 1, 1, CW_NO_EXPIRY, &r));
+    CHECK_EQ_INT(r, 1);
+    CHECK_OK(f.ops->get_expire(f.b, "e", 1, &ttl));
+    CHECK_EQ_INT(ttl, -1);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+static int expire_changes_ttl(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    int64_t ttl = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    CHECK_OK(put(&f, "k", "value-bytes", CW_NO_EXPIRY));
+    CHECK_OK(f.ops->expire(f.b, "k", 1, 5000)); /* the entry grows an expiry field */
+    CHECK_OK(get(&f, "k", &v));
+    CHECK_VAL(v, "value-bytes");
+    CHECK_OK(f.ops->get_expire(f.b, "k", 1, &ttl));
+    CHECK_EQ_INT(ttl, 5000);
+    CHECK_OK(f.ops->expire(f.b, "k", 1, CW_NO_EXPIRY));
+    CHECK_OK(f.ops->get_expire(f.b, "k", 1, &ttl));
+    CHECK_EQ_INT(ttl, -1);
+    cw_fake_clock_advance(&f.clk, 10000);
+    CHECK_OK(get(&f, "k", &v));
+    CHECK_ST(f.ops->expire(f.b, "nope", 4, 100), CW_NOTFOUND);
+    /* an expired key overwritten with a value of the same size (in place) is a fresh key */
+    CHECK_OK(put(&f, "x", "aa", 10));
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_OK(put(&f, "x", "bb", 1000));
+    CHECK_OK(get(&f, "x", &v));
+    CHECK_VAL(v, "bb");
+    CHECK_OK(f.ops->get_expire(f.b, "x", 1, &ttl));
+    CHECK_EQ_INT(ttl, 1000);
+    CHECK_EQ_INT(count(&f), 2);
+    /* set replaces the TTL */
+    CHECK_OK(put(&f, "k", "v2", 100));
+    CHECK_OK(put(&f, "k", "v3", CW_NO_EXPIRY));
+    cw_fake_clock_advance(&f.clk, 1000);
+    CHECK_OK(get(&f, "k", &v));
+    CHECK_VAL(v, "v3");
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* On the default clock, long TTLs take their deadline from the coarse clock (at most a few
+ * ms early) and expiry checks stay exact: a key lives exactly while now < set + ttl. */
+static int default_clock_ttls(void)
+{
+    fx f;
+    int64_t ttl = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    fx_close(&f);
+    f.env.clock = cw_clock_now_ms; /* reopen on the real clock */
+    f.env.clock_ud = NULL;
+    cw_url url;
+    CHECK_OK(cw_url_parse("mem://?check_interval=0", NULL, &url, f.err));
+    CHECK_OK(f.ops->open(&f.b, &url, &f.env, f.err));
+    cw_url_free(&url);
+    CHECK_OK(put(&f, "long", "v", 3600000));
+    CHECK_OK(f.ops->get_expire(f.b, "long", 4, &ttl));
+    CHECK(ttl <= 3600000 && ttl >= 3600000 - 20);
+    CHECK_OK(has(&f, "long"));
+    int64_t before = cw_clock_now_ms(NULL);
+    CHECK_OK(put(&f, "short", "v", 30));
+    int64_t after = cw_clock_now_ms(NULL);
+    for (int i = 0; i < 200; i++) { /* at most ~200 ms; normally 30 */
+        int64_t t0 = cw_clock_now_ms(NULL);
+        cw_status st = has(&f, "short");
+        int64_t t1 = cw_clock_now_ms(NULL);
+        if (st == CW_OK) {
+            CHECK(t0 < after + 30);
+        } else {
+            CHECK_ST(st, CW_NOTFOUND);
+            CHECK(t1 >= before + 30);
+            break;
+        }
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
+    CHECK_ST(has(&f, "short"), CW_NOTFOUND);
+    fx_close(&f);
+    return 0;
+}
+
+static int maintain_purges_expired(void)
+{
+    fx f;
+    char k[32];
+    CHECK_OK(fx_open(&f, "mem://?size=5000&check_interval=0"));
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "m:%d", i);
+        CHECK_OK(put(&f, k, "v", i % 2 ? 500 : CW_NO_EXPIRY));
+    }
+    const char *m[] = { "x" };
+    size_t ml[] = { 1 };
+    CHECK_OK(f.ops->set_add(f.b, "tagset", 6, 1, m, ml, 300));
+    cw_fake_clock_advance(&f.clk, 600);
+    CHECK_EQ_INT(count(&f), 201); /* nobody looked yet */
+    CHECK_OK(f.ops->maintain(f.b));
+    CHECK_EQ_INT(count(&f), 100);
+    for (int i = 0; i < 200; i += 2) {
+        snprintf(k, sizeof k, "m:%d", i);
+        CHECK_OK(has(&f, k));
+    }
+    fx_close(&f);
+    return 0;
+}
+
+static int purge_thread_runs_and_stops(void)
+{
+    fx f;
+    char k[32];
+    CHECK_OK(fx_open(&f, "mem://?size=5000&check_interval=10ms"));
+    for (int i = 0; i < 50; i++) {
+        snprintf(k, sizeof k, "p:%d", i);
+        CHECK_OK(put(&f, k, "v", 100));
+    }
+    CHECK_OK(put(&f, "stays", "v", CW_NO_EXPIRY));
+    cw_fake_clock_advance(&f.clk, 200);
+    uint64_t n = 0;
+    for (int tries = 0; tries < 400; tries++) { /* at most 2 s; normally 10-20 ms */
+        n = count(&f);
+        if (n == 1) break;
+        nanosleep(&(struct timespec){ 0, 5000000 }, NULL);
+    }
+    CHECK_EQ_INT(n, 1);
+    fx_close(&f);
+    /* a long interval does not delay close: the thread waits on a condition variable */
+    CHECK_OK(fx_open(&f, "mem://?check_interval=1h"));
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    fx_close(&f);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double ms = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    CHECK(ms < 500);
+    return 0;
+}
+
+/* ---- URL ---------------------------------------------------------------------------------------- */
+
+static int url_errors_name_the_parameter(void)
+{
+    static const struct {
+        const char *url, *name;
+    } bad[] = {
+        { "mem://?size=0", "size" },
+        { "mem://?size=-3", "size" },
+        { "mem://?size=abc", "size" },
+        { "mem://?size=", "size" },
+        { "mem://?check_interval=-1", "check_interval" },
+        { "mem://?check_interval=soon", "check_interval" },
+        { "mem://?max_bytes=lots", "max_bytes" },
+        { "mem://?max_bytes=-1", "max_bytes" },
+    };
+    fx f;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_ST(fx_open(&f, bad[i].url), CW_EINVAL);
+        if (!strstr(f.err, bad[i].name)) {
+            fprintf(stderr, "%s: message \"%s\" does not name %s\n", bad[i].url, f.err, bad[i].name);
+            return 1;
+        }
+    }
+    CHECK_OK(fx_open(&f, "mem://?size=5&check_interval=0.5&max_bytes=1m"));
+    fx_close(&f);
+    CHECK_OK(fx_open(&f, "mem://"));
+    fx_close(&f);
+    CHECK_OK(fx_open(&f, "mem://?size=1&check_interval=0"));
+    CHECK_OK(put(&f, "a", "1", CW_NO_EXPIRY));
+    CHECK_OK(put(&f, "b", "2", CW_NO_EXPIRY));
+    CHECK_EQ_INT(count(&f), 1);
+    CHECK_OK(has(&f, "b"));
+    fx_close(&f);
+    return 0;
+}
+
+/* ---- values of every type ----------------------------------------------------------------------- */
+
+static int value_size_of_each_type(void)
+{
+    fx f;
+    uint64_t n = 0;
+    int64_t c = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    CHECK_OK(put(&f, "b", "12345", CW_NO_EXPIRY));
+    CHECK_OK(f.ops->value_size(f.b, "b", 1, &n));
+    CHECK_EQ_INT(n, 5);
+    CHECK_OK(f.ops->set(f.b, "e", 1, "", 0, CW_NO_EXPIRY, CW_SET_ALWAYS));
+    CHECK_OK(f.ops->value_size(f.b, "e", 1, &n));
+    CHECK_EQ_INT(n, 0);
+    const char *m[] = { "ab", "cde" };
+    size_t ml[] = { 2, 3 };
+    CHECK_OK(f.ops->set_add(f.b, "s", 1, 2, m, ml, CW_NO_EXPIRY));
+    CHECK_OK(f.ops->value_size(f.b, "s", 1, &n));
+    CHECK_EQ_INT(n, 5);
+    CHECK_OK(f.ops->slice_incr(f.b, "w", 1, 0, 10, 5, CW_NO_EXPIRY, &c));
+    CHECK_OK(f.ops->slice_incr(f.b, "w", 1, 0, 11, 5, CW_NO_EXPIRY, &c));
+    CHECK_OK(f.ops->value_size(f.b, "w", 1, &n));
+    CHECK_EQ_INT(n, 16);
+    CHECK_ST(f.ops->value_size(f.b, "zz", 2, &n), CW_NOTFOUND);
+    fx_close(&f);
+    return 0;
+}
+
+static int bits_grow_and_check_bounds(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    uint64_t on[] = { 0, 9, 100 };
+    CHECK_OK(f.ops->set_bits(f.b, "bm", 2, on, 3, 1000));
+    CHECK_OK(get(&f, "bm", &v));
+    CHECK_EQ_INT(v.len, 13);
+    CHECK_EQ_INT(v.data[0], 0x80);
+    CHECK_EQ_INT(v.data[1], 0x40);
+    CHECK_EQ_INT(v.data[12], 0x08);
+    uint64_t more[] = { 4000 };
+    CHECK_OK(f.ops->set_bits(f.b, "bm", 2, more, 1, 1000)); /* grows, keeps the old bits */
+    uint64_t q[] = { 0, 1, 9, 100, 4000, 4001, 1u << 30 };
+    uint8_t bits[7];
+    CHECK_OK(f.ops->get_bits(f.b, "bm", 2, q, 7, bits));
+    uint8_t want[] = { 1, 0, 1, 1, 1, 0, 0 };
+    CHECK(memcmp(bits, want, 7) == 0);
+    /* the TTL is set on creation only */
+    cw_fake_clock_advance(&f.clk, 1000);
+    CHECK_OK(f.ops->get_bits(f.b, "bm", 2, q, 7, bits));
+    CHECK_EQ_INT(bits[0], 0);
+    uint64_t huge[] = { UINT64_C(1) << 32 };
+    CHECK_ST(f.ops->set_bits(f.b, "bm", 2, huge, 1, 1000), CW_EINVAL);
+    CHECK_ST(f.ops->get_bits(f.b, "bm", 2, huge, 1, bits), CW_EINVAL);
+    CHECK_OK(f.ops->incr(f.b, "n", 1, 1, CW_NO_EXPIRY, NULL));
+    CHECK_OK(f.ops->set_bits(f.b, "n", 1, on, 1, CW_NO_EXPIRY)); /* a string is a bitmap */
+    const char *m[] = { "x" };
+    size_t ml[] = { 1 };
+    CHECK_OK(f.ops->set_add(f.b, "s", 1, 1, m, ml, CW_NO_EXPIRY));
+    CHECK_ST(f.ops->set_bits(f.b, "s", 1, on, 1, CW_NO_EXPIRY), CW_ETYPE);
+    CHECK_ST(f.ops->get_bits(f.b, "s", 1, on, 1, bits), CW_ETYPE);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+static int slice_incr_window(void)
+{
+    fx f;
+    int64_t c = 0, ttl = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    /* window [now - 100, now], at most 3 */
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 0, 100, 3, 5000, &c));
+    CHECK_EQ_INT(c, 1);
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 10, 110, 3, 5000, &c));
+    CHECK_EQ_INT(c, 2);
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 20, 120, 3, 5000, &c));
+    CHECK_EQ_INT(c, 3);
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 30, 130, 3, 5000, &c));
+    CHECK_EQ_INT(c, 3); /* full: not recorded */
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 101, 201, 3, 5000, &c));
+    CHECK_EQ_INT(c, 3); /* 100 dropped (< 101), 201 recorded */
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 121, 221, 3, 5000, &c));
+    CHECK_EQ_INT(c, 2); /* only 201 left, 221 recorded */
+    /* an instant from a slower clock goes in order: it is dropped when the window passes it */
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 110, 205, 3, 5000, &c));
+    CHECK_EQ_INT(c, 3);
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 206, 300, 5, 5000, &c));
+    CHECK_EQ_INT(c, 2); /* 201 and 205 dropped; 221 and 300 */
+    /* the TTL is refreshed by every call */
+    cw_fake_clock_advance(&f.clk, 4000);
+    CHECK_OK(f.ops->slice_incr(f.b, "rl", 2, 0, 1, 100, 5000, &c));
+    CHECK_OK(f.ops->get_expire(f.b, "rl", 2, &ttl));
+    CHECK_EQ_INT(ttl, 5000);
+    cw_fake_clock_advance(&f.clk, 5000);
+    CHECK_ST(has(&f, "rl"), CW_NOTFOUND);
+    CHECK_OK(put(&f, "str", "x", CW_NO_EXPIRY));
+    CHECK_ST(f.ops->slice_incr(f.b, "str", 3, 0, 1, 3, 5000, &c), CW_ETYPE);
+    fx_close(&f);
+    return 0;
+}
+
+typedef struct popped {
+    int n;
+    char seen[1000];
+} popped;
+
+static int pop_fn(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    popped *p = ud;
+    char buf[16];
+    snprintf(buf, sizeof buf, "%.*s", (int)klen, key); /* members are not NUL-terminated */
+    int id = atoi(buf);
+    if (val || id < 0 || id >= 1000 || p->seen[id]) return 1; /* stop on anything odd */
+    p->seen[id] = 1;
+    p->n++;
+    return 0;
+}
+
+static int sets_add_remove_pop(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    int64_t ttl = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    char names[1000][8];
+    const char *m[1000];
+    size_t ml[1000];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(names[i], sizeof names[i], "%d", i);
+        m[i] = names[i];
+        ml[i] = strlen(names[i]);
+    }
+    CHECK_OK(f.ops->set_add(f.b, "tags", 4, 1000, m, ml, 10000));
+    CHECK_OK(f.ops->set_add(f.b, "tags", 4, 10, m, ml, 1000)); /* dups; TTL stays the later */
+    CHECK_OK(f.ops->get_expire(f.b, "tags", 4, &ttl));
+    CHECK_EQ_INT(ttl, 10000);
+    CHECK_OK(f.ops->set_add(f.b, "tags", 4, 1, m, ml, 20000)); /* extended */
+    CHECK_OK(f.ops->get_expire(f.b, "tags", 4, &ttl));
+    CHECK_EQ_INT(ttl, 20000);
+    CHECK_OK(f.ops->set_remove(f.b, "tags", 4, 100, m, ml)); /* 0..99 */
+    CHECK_OK(f.ops->set_remove(f.b, "nokey", 5, 1, m, ml));
+    popped p = { 0 };
+    size_t n = 0;
+    CHECK_OK(f.ops->set_pop(f.b, "tags", 4, 300, pop_fn, &p, &n));
+    CHECK_EQ_INT(n, 300);
+    CHECK_EQ_INT(p.n, 300);
+    CHECK_OK(f.ops->set_pop(f.b, "tags", 4, 10000, pop_fn, &p, &n));
+    CHECK_EQ_INT(n, 600);
+    CHECK_EQ_INT(p.n, 900);
+    for (int i = 0; i < 1000; i++) CHECK_EQ_INT(p.seen[i], i >= 100);
+    CHECK_ST(has(&f, "tags"), CW_NOTFOUND); /* an empty set is no key, as in Redis */
+    CHECK_OK(f.ops->set_pop(f.b, "tags", 4, 10, pop_fn, &p, &n));
+    CHECK_EQ_INT(n, 0);
+    /* types: a set is not bytes; set() replaces any type */
+    CHECK_OK(f.ops->set_add(f.b, "s", 1, 2, m, ml, CW_NO_EXPIRY));
+    CHECK_ST(get(&f, "s", &v), CW_ETYPE);
+    CHECK_ST(f.ops->incr(f.b, "s", 1, 1, CW_NO_EXPIRY, NULL), CW_ETYPE);
+    CHECK_ST(f.ops->delete_if_equal(f.b, "s", 1, "x", 1), CW_NOTSTORED);
+    CHECK_OK(f.ops->set_add(f.b, "s", 1, 1, m, ml, 5000)); /* no TTL stays none */
+    CHECK_OK(f.ops->get_expire(f.b, "s", 1, &ttl));
+    CHECK_EQ_INT(ttl, -1);
+    CHECK_OK(put(&f, "s", "now bytes", CW_NO_EXPIRY));
+    CHECK_OK(get(&f, "s", &v));
+    CHECK_VAL(v, "now bytes");
+    CHECK_ST(f.ops->set_add(f.b, "s", 1, 1, m, ml, 5000), CW_ETYPE);
+    CHECK_ST(f.ops->set_pop(f.b, "s", 1, 1, pop_fn, &p, &n), CW_ETYPE);
+    CHECK_OK(f.ops->set_add(f.b, "gone", 4, 1, m, ml, 100));
+    cw_fake_clock_advance(&f.clk, 100);
+    CHECK_ST(has(&f, "gone"), CW_NOTFOUND);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+static int incr_errors(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    int64_t r = 0;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    CHECK_OK(f.ops->incr(f.b, "n", 1, 9, CW_NO_EXPIRY, &r));
+    CHECK_OK(f.ops->incr(f.b, "n", 1, 1, CW_NO_EXPIRY, &r)); /* 9 -> 10: the value grows */
+    CHECK_EQ_INT(r, 10);
+    CHECK_OK(f.ops->incr(f.b, "n", 1, -11, CW_NO_EXPIRY, &r));
+    CHECK_OK(get(&f, "n", &v));
+    CHECK_VAL(v, "-1");
+    CHECK_OK(put(&f, "max", "9223372036854775807", CW_NO_EXPIRY));
+    CHECK_ST(f.ops->incr(f.b, "max", 3, 1, CW_NO_EXPIRY, &r), CW_EINVAL);
+    CHECK_OK(get(&f, "max", &v));
+    CHECK_VAL(v, "9223372036854775807"); /* unchanged */
+    CHECK_OK(put(&f, "min", "-9223372036854775808", CW_NO_EXPIRY));
+    CHECK_ST(f.ops->incr(f.b, "min", 3, -1, CW_NO_EXPIRY, &r), CW_EINVAL);
+    CHECK_OK(f.ops->incr(f.b, "min", 3, 0, CW_NO_EXPIRY, &r));
+    CHECK_EQ_INT(r, INT64_MIN);
+    const char *bad[] = { "abc", "", "1.5", " 1", "1 ", "--1", "-", "99999999999999999999", "+" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_OK(put(&f, "x", bad[i], CW_NO_EXPIRY));
+        CHECK_ST(f.ops->incr(f.b, "x", 1, 1, CW_NO_EXPIRY, &r), CW_ETYPE);
+    }
+    CHECK_OK(put(&f, "t", "5", 3000)); /* the TTL of an existing key is kept */
+    cw_fake_clock_advance(&f.clk, 1000);
+    CHECK_OK(f.ops->incr(f.b, "t", 1, 1, 100000, &r));
+    int64_t ttl = 0;
+    CHECK_OK(f.ops->get_expire(f.b, "t", 1, &ttl));
+    CHECK_EQ_INT(ttl, 2000);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+static int delete_if_equal_cases(void)
+{
+    fx f;
+    CHECK_OK(fx_open(&f, "mem://?check_interval=0"));
+    CHECK_ST(f.ops->delete_if_equal(f.b, "lk", 2, "me", 2), CW_NOTFOUND);
+    CHECK_OK(f.ops->set(f.b, "lk", 2, "me", 2, 1000, CW_SET_IF_ABSENT));
+    CHECK_ST(f.ops->set(f.b, "lk", 2, "you", 3, 1000, CW_SET_IF_ABSENT), CW_NOTSTORED);
+    CHECK_ST(f.ops->delete_if_equal(f.b, "lk", 2, "you", 3), CW_NOTSTORED);
+    CHECK_ST(f.ops->delete_if_equal(f.b, "lk", 2, "m", 1), CW_NOTSTORED);
+    CHECK_OK(f.ops->delete_if_equal(f.b, "lk", 2, "me", 2));
+    CHECK_ST(has(&f, "lk"), CW_NOTFOUND);
+    CHECK_OK(f.ops->set(f.b, "lk", 2, "me", 2, 1000, CW_SET_IF_ABSENT));
+    cw_fake_clock_advance(&f.clk, 1000);
+    CHECK_ST(f.ops->delete_if_equal(f.b, "lk", 2, "me", 2), CW_NOTFOUND); /* expired */
+    fx_close(&f);
+    return 0;
+}
+
+/* ---- scan and delete_match ------------------------------------------------------------------------ */
+
+typedef struct scan_ctx {
+    fx *f;
+    int keys, with_vals, sets_seen;
+} scan_ctx;
+
+static int scan_check(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    scan_ctx *c = ud;
+    c->keys++;
+    if (klen == 3 && memcmp(key, "set", 3) == 0) c->sets_seen++;
+    if (val) {
+        c->with_vals++;
+        if (vlen != klen || memcmp(val, key, klen) != 0) return 1; /* value = key */
+    }
+    /* the callback may write: delete this key, add one elsewhere */
+    char k[64];
+    snprintf(k, sizeof k, "%.*s", (int)klen, key);
+    c->f->ops->del(c->f->b, k, klen);
+    return 0;
+}
+
+static int scan_sees_each_key_once(void)
+{
+    fx f;
+    char k[32];
+    CHECK_OK(fx_open(&f, "mem://?size=100000&check_interval=0"));
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof k, "sc:%d", i);
+        CHECK_OK(put(&f, k, k, i % 10 == 0 ? 100 : CW_NO_EXPIRY));
+    }
+    const char *m[] = { "x" };
+    size_t ml[] = { 1 };
+    CHECK_OK(f.ops->set_add(f.b, "set", 3, 1, m, ml, CW_NO_EXPIRY));
+    cw_fake_clock_advance(&f.clk, 100); /* 300 keys expire: not seen */
+    scan_ctx c = { &f, 0, 0, 0 };
+    CHECK_OK(f.ops->scan(f.b, "sc:*", 4, 10, 1, scan_check, &c));
+    CHECK_EQ_INT(c.keys, 2700);
+    CHECK_EQ_INT(c.with_vals, 2700);
+    CHECK_EQ_INT(count(&f), 1 + 300); /* deleted by the callback; expired ones not purged yet */
+    scan_ctx c2 = { &f, 0, 0, 0 };
+    CHECK_OK(f.ops->scan(f.b, "*", 1, 10, 0, scan_check, &c2)); /* keys only: the set too */
+    CHECK_EQ_INT(c2.sets_seen, 1);
+    CHECK_EQ_INT(c2.keys, 1);
+    fx_close(&f);
+    return 0;
+}
+
+static int delete_match_counts_live_keys(void)
+{
+    fx f;
+    char k[32];
+    uint64_t n = 0;
+    CHECK_OK(fx_open(&f, "mem://?size=100000&check_interval=0"));
+    for (int i = 0; i < 2000; i++) {
+        snprintf(k, sizeof k, "%s:%d", i % 2 ? "odd" : "even", i);
+        CHECK_OK(put(&f, k, "v", i % 4 == 0 ? 10 : CW_NO_EXPIRY));
+    }
+    cw_fake_clock_advance(&f.clk, 10);
+    CHECK_OK(f.ops->delete_match(f.b, "even:*", 6, &n));
+    CHECK_EQ_INT(n, 500); /* 500 evens had expired already */
+    CHECK_EQ_INT(count(&f), 1000);
+    CHECK_OK(f.ops->delete_match(f.b, "odd:1?", 6, &n));
+    CHECK_EQ_INT(n, 5);
+    CHECK_OK(f.ops->clear(f.b));
+    CHECK_EQ_INT(count(&f), 0);
+    CHECK_OK(put(&f, "after", "clear", CW_NO_EXPIRY));
+    CHECK_OK(has(&f, "after"));
+    fx_close(&f);
+    return 0;
+}
+
+/* ---- the index under random inserts and deletes, against a model ------------------------------- */
+
+static int index_model_check(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    enum { KEYS = 6000, OPS = 120000 };
+    static int ver[KEYS]; /* 0 absent, else the version stored */
+    memset(ver, 0, sizeof ver);
+    CHECK_OK(fx_open(&f, "mem://?size=1000000&check_interval=0"));
+    uint64_t x = 12345;
+    char k[32], val[48];
+    for (int op = 0; op < OPS; op++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int id = (int)(x % KEYS), what = (int)((x >> 20) % 10);
+        snprintf(k, sizeof k, "model:%d", id);
+        if (what < 5) {
+            snprintf(val, sizeof val, "%d/%d", id, op);
+            CHECK_OK(put(&f, k, val, CW_NO_EXPIRY));
+            ver[id] = op + 1;
+        } else if (what < 8) {
+            CHECK_ST(f.ops->del(f.b, k, strlen(k)), ver[id] ? CW_OK : CW_NOTFOUND);
+            ver[id] = 0;
+        } else {
+            cw_status st = get(&f, k, &v);
+            CHECK_ST(st, ver[id] ? CW_OK : CW_NOTFOUND);
+            if (st == CW_OK) {
+                snprintf(val, sizeof val, "%d/%d", id, ver[id] - 1);
+                CHECK_VAL(v, val);
+            }
+        }
+    }
+    uint64_t live = 0;
+    for (int i = 0; i < KEYS; i++) live += ver[i] != 0;
+    CHECK_EQ_INT(count(&f), live);
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(k, sizeof k, "model:%d", i);
+        CHECK_ST(has(&f, k), ver[i] ? CW_OK : CW_NOTFOUND);
+    }
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* With eviction on, every key still present must hold the value last written to it. */
+static int eviction_keeps_values_intact(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    CHECK_OK(fx_open(&f, "mem://?size=300&check_interval=0"));
+    uint64_t x = 99;
+    char k[32], val[64];
+    static int last[2000];
+    memset(last, 0, sizeof last);
+    for (int op = 1; op <= 60000; op++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int id = (int)(x % 2000);
+        if (id % 7 == 0) id %= 50; /* a hot subset */
+        snprintf(k, sizeof k, "ev:%d", id);
+        cw_status st = get(&f, k, &v);
+        if (st == CW_OK) {
+            snprintf(val, sizeof val, "%d:%d", id, last[id]);
+            CHECK_VAL(v, val);
+        } else {
+            CHECK_ST(st, CW_NOTFOUND);
+            last[id] = op;
+            snprintf(val, sizeof val, "%d:%d", id, op);
+            CHECK_OK(put(&f, k, val, CW_NO_EXPIRY));
+        }
+    }
+    CHECK_EQ_INT(count(&f), 300);
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
+/* ---- through the public cache API --------------------------------------------------------------- */
+
+static int through_cache_api(void)
+{
+    cw_cache *c = NULL;
+    cw_fake_clock clk;
+    cw_fake_clock_init(&clk);
+    cw_cache_options o = { 0 };
+    o.clock = cw_fake_clock_now;
+    o.clock_ud = &clk;
+    CHECK_OK(cw_cache_new(&c, &o));
+    char err[CW_ERRMSG_SIZE] = "";
+    CHECK_ST(cw_cache_setup(c, "mem://?size=0", NULL, err), CW_EINVAL);
+    CHECK(strstr(err, "size") != NULL);
+    CHECK_OK(cw_cache_setup(c, "mem://?size=100&check_interval=0", NULL, err));
+    cw_value v = { 0 };
+    CHECK_OK(cw_set(c, "user:1", "alice", 5, 1000));
+    CHECK_OK(cw_get(c, "user:1", &v));
+    CHECK_VAL(v, "alice");
+    cw_fake_clock_advance(&clk, 1000);
+    CHECK_ST(cw_get(c, "user:1", &v), CW_NOTFOUND);
+    char k[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(k, sizeof k, "k:%d", i);
+        CHECK_OK(cw_set(c, k, "v", 1, CW_NO_EXPIRY));
+    }
+    uint64_t n = 0;
+    CHECK_OK(cw_get_keys_count(c, &n));
+    CHECK_EQ_INT(n, 100);
+    cw_value_free(&v);
+    cw_cache_free(c);
+    return 0;
+}
+
+static const cw_test tests[] = {
+    CW_TEST(evict_hit_key_survives_scan),
+    CW_TEST(evict_ghost_readmits_to_main),
+    CW_TEST(size_bound_is_exact),
+    CW_TEST(size_holds_n_keys),
+    CW_TEST(max_bytes_bound_holds),
+    CW_TEST(expiry_checked_on_read),
+    CW_TEST(expire_changes_ttl),
+    CW_TEST(default_clock_ttls),
+    CW_TEST(maintain_purges_expired),
+    CW_TEST(purge_thread_runs_and_stops),
+    CW_TEST(url_errors_name_the_parameter),
+    CW_TEST(value_size_of_each_type),
+    CW_TEST(bits_grow_and_check_bounds),
+    CW_TEST(slice_incr_window),
+    CW_TEST(sets_add_remove_pop),
+    CW_TEST(incr_errors),
+    CW_TEST(delete_if_equal_cases),
+    CW_TEST(scan_sees_each_key_once),
+    CW_TEST(delete_match_counts_live_keys),
+    CW_TEST(index_model_check),
+    CW_TEST(eviction_keeps_values_intact),
+    CW_TEST(through_cache_api),
+    { 0 }
+};
+
+int main(int argc, char **argv)
+{
+    static cw_fake_clock clk;
+    cw_fake_clock_init(&clk);
+    /* 10000 entries: 128 shards, so that scans and delete_match cross shards */
+    cw_suite_configure("mem://?size=10000", &clk);
+    return cw_test_main_with_suite(tests, argc, argv);
+}

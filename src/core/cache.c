@@ -302,7 +302,7 @@ const cw__route *cw__route_for(const cw_cache *c, const char *key, size_t klen)
     if (!t) return NULL;
     for (size_t i = 0; i < t->n; i++) {
         const cw__route *r = &t->r[i];
-        if (r->plen <= klen && memcmp(r->prefix, key, r->plen) == 0) return r;
+        if (r->plen == 0 || (r->plen <= klen && memcmp(r->prefix, key, r->plen) == 0)) return r;
     }
     return NULL;
 }

@@ -230,19 +230,33 @@ CW_API cw_status cw_lock(cw_cache *c, const char *key, int64_t ttl_ms, int64_t w
  * Return: CW_OK, CW_NOTSTORED/CW_NOTFOUND when the lock had expired and was lost. */
 CW_API cw_status cw_lock_release(cw_lock_guard *g);
 
-/* ---- Internal commands the strategies use (public for custom strategies) ---------------- */
+/* ---- Internal commands the strategies use (public for custom strategies) ----------------
+ * Keys holding bit fields, windows and sets are ordinary keys for exists/delete/expire.
+ * Common returns as above, plus CW_ENOTSUP when the backend lacks the op and CW_ETYPE when
+ * the key holds another kind of value. Thread safety: any thread, concurrently. */
 
+/** cw_set_bits() - Set the @n bits listed in @idx (each < 2^32; bit i is byte i/8, mask
+ * 0x80 >> i%8, as Redis SETBIT) to 1, creating the key with @ttl_ms when absent.
+ * cw_get_bits() - Write 0/1 for each listed bit into @bits_out (@n bytes, caller-owned); an
+ * absent key reads as all zeros. Return: CW_OK, CW_EINVAL (index out of range). */
 CW_API cw_status cw_set_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t n,
                              int64_t ttl_ms);
 CW_API cw_status cw_get_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t n,
                              uint8_t *bits_out);
-/* Sliding window of @window_ms ending now: see cw_backend_ops.slice_incr. */
+/** cw_slice_incr() - Sliding-window counter (slice_rate_limit): atomically drop calls older
+ * than @window_ms before now (the cache clock), and record this one if fewer than @max_count
+ * remain; *count gets the count after the call (== max_count: the window is full).
+ * Return: CW_OK, CW_EINVAL (window_ms or max_count <= 0, count NULL). */
 CW_API cw_status cw_slice_incr(cw_cache *c, const char *key, int64_t window_ms, int64_t max_count,
                                int64_t ttl_ms, int64_t *count);
+/** cw_set_add() / cw_set_remove() - Add or remove the @n NUL-terminated @members (borrowed)
+ * of the set at @key (tags). set_add creates the key with @ttl_ms, or extends an existing
+ * TTL to the later of the two. Return: CW_OK. */
 CW_API cw_status cw_set_add(cw_cache *c, const char *key, size_t n, const char *const *members,
                             int64_t ttl_ms);
 CW_API cw_status cw_set_remove(cw_cache *c, const char *key, size_t n, const char *const *members);
-/* Pop up to @max members, calling @fn for each (member in key/klen); *popped may be NULL. */
+/** cw_set_pop() - Remove up to @max members, calling @fn for each (the member in key/klen,
+ * valid during the call); *popped (may be NULL) counts them. Return: CW_OK. */
 CW_API cw_status cw_set_pop(cw_cache *c, const char *key, size_t max, cw_scan_fn fn, void *ud,
                             size_t *popped);
 

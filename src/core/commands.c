@@ -586,29 +586,51 @@ cw_status cw_set_pop(cw_cache *c, const char *key, size_t max, cw_scan_fn fn, vo
 
 /* ---- batch commands: group by route, one call per backend ---- */
 
-cw_status cw_get_many(cw_cache *c, size_t n, const char *const *keys, cw_value *outs, cw_status *sts)
+/*
+ * Validate every key (and value, when @vals), then hand each run of consecutive keys that
+ * route to one backend to cw__exec() as one call built from @tmpl, its arrays offset to the
+ * run. Keys of one backend that are not consecutive make separate calls: order is kept,
+ * which is what callers of get_many read their results by.
+ */
+static cw_status exec_batch(cw_cache *c, size_t n, const char *const *keys, const void *const *vals,
+                            const size_t *lens, const cw_call *tmpl)
 {
-    if (!c || (n && (!keys || !outs || !sts))) return cw__fail(c, CW_EINVAL, "NULL argument");
     size_t stack[32];
     size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
     if (!klens) return CW_ENOMEM;
     cw_status st = CW_OK;
-    for (size_t i = 0; i < n; i++) sts[i] = CW_NOTFOUND;
-    for (size_t i = 0; i < n && st == CW_OK; i++) st = cw__check_key(c, keys[i], &klens[i]);
-    /* Consecutive keys of one backend go in one call. */
+    for (size_t i = 0; i < n && st == CW_OK; i++) {
+        st = cw__check_key(c, keys[i], &klens[i]);
+        if (st == CW_OK && vals) st = check_value(c, vals[i], lens[i]);
+    }
     for (size_t i = 0; i < n && st == CW_OK;) {
         const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
         if (!rt) { st = no_route(c, keys[i]); break; }
         size_t j = i + 1;
         while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
-        cw_call call = { .cmd = CW_CMD_GET_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
-                         .n = j - i, .keys = keys + i, .klens = klens + i, .outs = outs + i, .sts = sts + i };
+        cw_call call = *tmpl;
+        call.rt = rt;
+        call.key = keys[i];
+        call.klen = klens[i];
+        call.n = j - i;
+        call.keys = keys + i;
+        call.klens = klens + i;
+        if (call.vals) { call.vals += i; call.vlens += i; }
+        if (call.outs) { call.outs += i; call.sts += i; }
         st = cw__exec(&call);
-        if (st == CW_EDISABLED) st = CW_OK; /* disabled reads are misses: sts stay NOTFOUND */
+        if (st == CW_EDISABLED && call.cmd == CW_CMD_GET_MANY) st = CW_OK; /* misses: sts stay NOTFOUND */
         i = j;
     }
     if (klens != stack) cw_free(klens);
     return st;
+}
+
+cw_status cw_get_many(cw_cache *c, size_t n, const char *const *keys, cw_value *outs, cw_status *sts)
+{
+    if (!c || (n && (!keys || !outs || !sts))) return cw__fail(c, CW_EINVAL, "NULL argument");
+    for (size_t i = 0; i < n; i++) sts[i] = CW_NOTFOUND;
+    cw_call tmpl = { .cmd = CW_CMD_GET_MANY, .c = c, .outs = outs, .sts = sts };
+    return exec_batch(c, n, keys, NULL, NULL, &tmpl);
 }
 
 cw_status cw_set_many(cw_cache *c, size_t n, const char *const *keys, const void *const *vals,
@@ -617,48 +639,16 @@ cw_status cw_set_many(cw_cache *c, size_t n, const char *const *keys, const void
     if (!c || (n && (!keys || !vals || !lens))) return cw__fail(c, CW_EINVAL, "NULL argument");
     cw_status st = cw__check_ttl(c, ttl_ms);
     if (st) return st;
-    size_t stack[32];
-    size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
-    if (!klens) return CW_ENOMEM;
-    for (size_t i = 0; i < n && st == CW_OK; i++) {
-        st = cw__check_key(c, keys[i], &klens[i]);
-        if (st == CW_OK) st = check_value(c, vals[i], lens[i]);
-    }
-    for (size_t i = 0; i < n && st == CW_OK;) {
-        const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
-        if (!rt) { st = no_route(c, keys[i]); break; }
-        size_t j = i + 1;
-        while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
-        cw_call call = { .cmd = CW_CMD_SET_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
-                         .n = j - i, .keys = keys + i, .klens = klens + i, .vals = vals + i,
-                         .vlens = lens + i, .ttl_ms = ttl_ms };
-        st = cw__exec(&call);
-        i = j;
-    }
-    if (klens != stack) cw_free(klens);
-    return st;
+    cw_call tmpl = { .cmd = CW_CMD_SET_MANY, .c = c, .vals = vals, .vlens = lens, .ttl_ms = ttl_ms };
+    return exec_batch(c, n, keys, vals, lens, &tmpl);
 }
 
 cw_status cw_delete_many(cw_cache *c, size_t n, const char *const *keys, uint64_t *deleted)
 {
     if (!c || (n && !keys)) return cw__fail(c, CW_EINVAL, "NULL argument");
     uint64_t total = 0;
-    size_t stack[32];
-    size_t *klens = n <= 32 ? stack : cw_malloc(n * sizeof *klens);
-    if (!klens) return CW_ENOMEM;
-    cw_status st = CW_OK;
-    for (size_t i = 0; i < n && st == CW_OK; i++) st = cw__check_key(c, keys[i], &klens[i]);
-    for (size_t i = 0; i < n && st == CW_OK;) {
-        const cw__route *rt = cw__route_for(c, keys[i], klens[i]);
-        if (!rt) { st = no_route(c, keys[i]); break; }
-        size_t j = i + 1;
-        while (j < n && cw__route_for(c, keys[j], klens[j]) == rt) j++;
-        cw_call call = { .cmd = CW_CMD_DELETE_MANY, .c = c, .rt = rt, .key = keys[i], .klen = klens[i],
-                         .n = j - i, .keys = keys + i, .klens = klens + i, .u64_out = &total };
-        st = cw__exec(&call);
-        i = j;
-    }
-    if (klens != stack) cw_free(klens);
+    cw_call tmpl = { .cmd = CW_CMD_DELETE_MANY, .c = c, .u64_out = &total };
+    cw_status st = exec_batch(c, n, keys, NULL, NULL, &tmpl);
     if (deleted) *deleted = total;
     return st;
 }

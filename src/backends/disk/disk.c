@@ -244,18 +244,23 @@ static cw_status conn_exec(dk_conn *c, const char *sql, const char *what)
     return rc == SQLITE_OK ? CW_OK : cw__dk_fail(c, rc, what);
 }
 
-/* One integer from a single-row query (PRAGMA x, SELECT count(*) ...). */
-static cw_status conn_int(dk_conn *c, const char *sql, int64_t *out, const char *what)
+/* The first column of a single-row query (PRAGMA x, SELECT count(*) ...), as an integer into
+ * *num and/or as text into buf (either may be NULL). No row: 0 and "". */
+static cw_status conn_value(dk_conn *c, const char *sql, int64_t *num, char *buf, size_t size,
+                            const char *what)
 {
     sqlite3_stmt *s = NULL;
     int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+    if (num) *num = 0;
+    if (buf) buf[0] = 0;
     if (rc == SQLITE_OK) {
         rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
-            *out = sqlite3_column_int64(s, 0);
+            if (num) *num = sqlite3_column_int64(s, 0);
+            const unsigned char *t = buf ? sqlite3_column_text(s, 0) : NULL;
+            if (buf) snprintf(buf, size, "%s", t ? (const char *)t : "");
             rc = SQLITE_OK;
         } else if (rc == SQLITE_DONE) {
-            *out = 0;
             rc = SQLITE_OK;
         }
     }
@@ -264,25 +269,9 @@ static cw_status conn_int(dk_conn *c, const char *sql, int64_t *out, const char 
     return st;
 }
 
-/* A text answer of a PRAGMA (journal_mode), into buf. */
-static cw_status conn_text(dk_conn *c, const char *sql, char *buf, size_t size, const char *what)
+static cw_status conn_int(dk_conn *c, const char *sql, int64_t *out, const char *what)
 {
-    sqlite3_stmt *s = NULL;
-    int rc = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
-    buf[0] = 0;
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            const unsigned char *t = sqlite3_column_text(s, 0);
-            snprintf(buf, size, "%s", t ? (const char *)t : "");
-            rc = SQLITE_OK;
-        } else if (rc == SQLITE_DONE) {
-            rc = SQLITE_OK;
-        }
-    }
-    cw_status st = rc == SQLITE_OK ? CW_OK : cw__dk_fail(c, rc, what);
-    sqlite3_finalize(s);
-    return st;
+    return conn_value(c, sql, out, NULL, 0, what);
 }
 
 /* Open a connection to shard s. @create: also create the file (first open). */
@@ -514,7 +503,7 @@ static cw_status shard_validate(dk_conn *c, unsigned shards, dk_policy policy, c
         return foreign(c, errbuf, why);
     }
     char mode[16];
-    st = conn_text(c, "PRAGMA journal_mode", mode, sizeof mode, "open");
+    st = conn_value(c, "PRAGMA journal_mode", NULL, mode, sizeof mode, "open");
     if (st == CW_OK && strcmp(mode, "wal") != 0) st = conn_exec(c, "PRAGMA journal_mode=WAL", "open");
     if (st != CW_OK) goto failed;
     /* The meta row names the file's place in the directory. */

@@ -30,7 +30,9 @@
 extern "C" {
 #endif
 
-#define CW_BACKEND_ABI 1
+/* Version of cw_backend_ops. 2 appended view; tables of version 1 (without it) are still
+ * accepted. */
+#define CW_BACKEND_ABI 2
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
@@ -109,6 +111,10 @@ typedef enum cw_set_mode {
  * were asked for. Arguments are valid for the call only. The backend must not hold any lock
  * while calling it: the callback may call the cache (even delete the key it was given). */
 typedef int (*cw_scan_fn)(void *ud, const char *key, size_t klen, const void *val, size_t vlen);
+
+/* Callback of view: the stored bytes of one value, readable during the call only. Its return
+ * value becomes view's. */
+typedef cw_status (*cw_view_fn)(void *ud, const void *data, size_t len);
 
 struct cw_backend_ops {
     int abi_version;    /* CW_BACKEND_ABI; stays first, fields are only appended */
@@ -197,6 +203,14 @@ struct cw_backend_ops {
     /* -- housekeeping -- */
     /* Purge expired entries now (the core calls it from cw_cache_maintain()); optional. */
     cw_status (*maintain)(cw_backend *b);
+
+    /* -- appended in ABI 2 -- */
+    /* Optional zero-copy read: call @fn once with the stored bytes of a live key and return
+     * what it returns, or return CW_NOTFOUND (or a failure) without calling it. The bytes are
+     * valid during the call only and the backend may hold a lock meanwhile, so @fn copies what
+     * it needs and never calls the cache. The core reads through it when present (one copy,
+     * the envelope stripped on the way), and through get otherwise. */
+    cw_status (*view)(cw_backend *b, const char *key, size_t klen, cw_view_fn fn, void *ud);
 };
 
 /** cw_backend_fail() - Record @st and a printf-style detail as this thread's last failure, to

@@ -143,8 +143,9 @@ int64_t cw_cache_now_ms(const cw_cache *c)
 cw_status cw_cache_register_backend(cw_cache *c, const cw_backend_ops *ops)
 {
     if (!c || !ops) return CW_EINVAL;
-    if (ops->abi_version != CW_BACKEND_ABI)
-        return cw__fail(c, CW_EINVAL, "backend ABI %d, this library speaks %d", ops->abi_version, CW_BACKEND_ABI);
+    if (ops->abi_version < 1 || ops->abi_version > CW_BACKEND_ABI)
+        return cw__fail(c, CW_EINVAL, "backend ABI %d, this library speaks 1 to %d", ops->abi_version,
+                        CW_BACKEND_ABI);
     if (!ops->scheme || !*ops->scheme || !ops->open || !ops->close || !ops->get || !ops->set || !ops->del)
         return cw__fail(c, CW_EINVAL, "backend \"%s\": ops need a scheme, open, close, get, set and del",
                         ops->scheme ? ops->scheme : "");
@@ -236,7 +237,7 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     strcpy(pcopy, prefix);
     size_t k = 0;
     cw_backend *replaced = NULL;
-    cw__route mine = { pcopy, strlen(prefix), b, disabled };
+    cw__route mine = { pcopy, strlen(prefix), b, b->ops->abi_version >= 2 ? b->ops->view : NULL, disabled };
     int placed = 0;
     for (size_t i = 0; i < n; i++) {
         const cw__route *r = &old->r[i];
@@ -250,6 +251,7 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     }
     if (!placed) t->r[k++] = mine;
     t->n = k;
+    t->fast = k == 1 && t->r[0].plen == 0 && !t->r[0].disabled ? &t->r[0] : NULL;
     if (replaced) {
         ret = cw_realloc(c->retired, (c->nretired + 1) * sizeof *ret);
         if (!ret) { for (size_t j = 0; j < k; j++) if (t->r[j].prefix != pcopy) cw_free(t->r[j].prefix); goto oom; }
@@ -296,10 +298,9 @@ cw_status cw_cache_maintain(cw_cache *c)
 
 /* ---- routing and dispatch ---- */
 
-const cw__route *cw__route_for(const cw_cache *c, const char *key, size_t klen)
+/* Several routes: the first (longest) prefix that matches. */
+const cw__route *cw__route_search(const cw__routes *t, const char *key, size_t klen)
 {
-    cw__routes *t = atomic_load_explicit(&((cw_cache *)c)->routes, memory_order_acquire);
-    if (!t) return NULL;
     for (size_t i = 0; i < t->n; i++) {
         const cw__route *r = &t->r[i];
         if (r->plen == 0 || (r->plen <= klen && memcmp(r->prefix, key, r->plen) == 0)) return r;

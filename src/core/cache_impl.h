@@ -16,6 +16,7 @@ typedef struct cw__route {
     char *prefix;
     size_t plen;
     cw_backend *b;
+    cw_status (*view)(cw_backend *, const char *, size_t, cw_view_fn, void *); /* b's view, or NULL */
     int disabled; /* set up with disable=1 / enable=0 */
 } cw__route;
 
@@ -25,6 +26,7 @@ typedef struct cw__route {
  * them: setups are rare, so this costs a few bytes, not a reclamation scheme. */
 typedef struct cw__routes {
     struct cw__routes *older; /* retired chain, freed at cw_cache_free */
+    const cw__route *fast;    /* the one route, when there is only a default one, enabled */
     size_t n;
     cw__route r[];
 } cw__routes;
@@ -97,7 +99,15 @@ struct cw_call {
 };
 
 /* cache.c */
-const cw__route *cw__route_for(const cw_cache *c, const char *key, size_t klen);
+const cw__route *cw__route_search(const cw__routes *t, const char *key, size_t klen);
+/* The route of key: the one default backend without a search (the usual setup). */
+static inline const cw__route *cw__route_for(const cw_cache *c, const char *key, size_t klen)
+{
+    cw__routes *t = atomic_load_explicit(&((cw_cache *)c)->routes, memory_order_acquire);
+    if (!t) return NULL;
+    if (t->n == 1 && t->r[0].plen == 0) return &t->r[0];
+    return cw__route_search(t, key, klen);
+}
 cw_status cw__exec(cw_call *call);            /* gates, middlewares, callbacks, backend */
 cw_status cw__backend_exec(cw_call *call);    /* the innermost step: the backend op */
 cw_status cw__check_key(const cw_cache *c, const char *key, size_t *klen);

@@ -8,6 +8,7 @@
 #include <cashews.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <string.h>
 
 /* ---- built-in backends (each defined in its src/backends/<name>/ folder) ---- */
 extern const cw_backend_ops cw__mem_ops;   /* "mem" */
@@ -53,6 +54,43 @@ typedef struct cw__env_meta {
     int64_t created_ms;    /* 0: not recorded */
     int64_t refresh_at_ms; /* 0: none (early / soft strategies) */
 } cw__env_meta;
+
+/* Keeps a rare case out of a hot function (no inlining, laid out apart). */
+#ifdef __GNUC__
+#define CW__COLD __attribute__((noinline, cold))
+#else
+#define CW__COLD
+#endif
+
+/* memcpy() inline for the short values of a cache's hot path (16 to 64 bytes: overlapping
+ * 16-byte moves, no call), libc's for the rest. */
+static inline void cw__copy(unsigned char *d, const unsigned char *s, size_t n)
+{
+    typedef struct { unsigned char b[16]; } v16;
+    if (n >= 16 && n <= 64) {
+        v16 a = *(const v16 *)(const void *)s, z = *(const v16 *)(const void *)(s + n - 16);
+        if (n > 32) {
+            v16 b = *(const v16 *)(const void *)(s + 16), y = *(const v16 *)(const void *)(s + n - 32);
+            *(v16 *)(void *)(d + 16) = b;
+            *(v16 *)(void *)(d + n - 32) = y;
+        }
+        *(v16 *)(void *)d = a;
+        *(v16 *)(void *)(d + n - 16) = z;
+    } else if (n) {
+        memcpy(d, s, n);
+    }
+}
+
+/* cw_value_set() for data that never aliases v (a backend's store): the common case, a
+ * buffer already big enough, inline. */
+static inline cw_status cw__value_put(cw_value *v, const void *data, size_t len)
+{
+    if (!v->data || v->cap <= len) return cw_value_set(v, data, len);
+    cw__copy(v->data, data, len);
+    v->data[len] = 0;
+    v->len = len;
+    return CW_OK;
+}
 
 /* Write the header for meta into hdr (CW__ENV_MAX_HEADER bytes); returns its length. */
 size_t cw__env_header(const cw__env_meta *meta, unsigned char *hdr);

@@ -15,7 +15,7 @@ typedef struct tally {
     char keys[64][64];
     cw_value vals[64];
     int n;
-    int sets, gets;
+    int sets, gets, views;
 } tally;
 
 static tally *last_tally[8];
@@ -93,9 +93,31 @@ static cw_status t_count(cw_backend *b, uint64_t *n)
     pthread_mutex_unlock(&t->mu);
     return CW_OK;
 }
+/* view (ABI 2): lends the stored bytes; the key "broken" fails like a backend error. */
+static cw_status t_view(cw_backend *b, const char *key, size_t klen, cw_view_fn fn, void *ud)
+{
+    tally *t = (tally *)b;
+    if (klen == 6 && memcmp(key, "broken", 6) == 0) return cw_backend_fail(CW_EBACKEND, "tally view broke");
+    pthread_mutex_lock(&t->mu);
+    t->views++;
+    int i = t_find(t, key, klen);
+    cw_status st = i < 0 ? CW_NOTFOUND : fn(ud, t->vals[i].data, t->vals[i].len);
+    pthread_mutex_unlock(&t->mu);
+    return st;
+}
 static const cw_backend_ops tally_ops = {
     .abi_version = CW_BACKEND_ABI, .scheme = "tally", .open = t_open, .close = t_close,
     .get = t_get, .set = t_set, .del = t_del, .clear = t_clear, .keys_count = t_count,
+};
+/* The same backend with view, as an ABI 2 table ("tview") and as an ABI 1 table ("tabi1"),
+ * which had no view field: the core must not read it. */
+static const cw_backend_ops tview_ops = {
+    .abi_version = 2, .scheme = "tview", .open = t_open, .close = t_close, .get = t_get,
+    .set = t_set, .del = t_del, .clear = t_clear, .keys_count = t_count, .view = t_view,
+};
+static const cw_backend_ops tabi1_ops = {
+    .abi_version = 1, .scheme = "tabi1", .open = t_open, .close = t_close, .get = t_get,
+    .set = t_set, .del = t_del, .clear = t_clear, .keys_count = t_count, .view = t_view,
 };
 static cw_status t_open(cw_backend **out, cw_url *url, const cw_backend_env *env, char *errbuf)
 {
@@ -106,7 +128,8 @@ static cw_status t_open(cw_backend **out, cw_url *url, const cw_backend_env *env
     }
     tally *t = calloc(1, sizeof *t);
     if (!t) return CW_ENOMEM;
-    t->base.ops = &tally_ops;
+    t->base.ops = strcmp(url->scheme, "tview") == 0 ? &tview_ops
+                  : strcmp(url->scheme, "tabi1") == 0 ? &tabi1_ops : &tally_ops;
     pthread_mutex_init(&t->mu, NULL);
     snprintf(t->name, sizeof t->name, "%s", url->host);
     if (ntally < 8) last_tally[ntally++] = t;
@@ -181,6 +204,51 @@ static int register_backend_checks_abi(void)
     bad.scheme = "";
     CHECK_ST(cw_cache_register_backend(c, &bad), CW_EINVAL);
     CHECK_ST(cw_cache_register_backend(c, NULL), CW_EINVAL);
+    cw_cache_free(c);
+    return 0;
+}
+
+/* A backend with view is read through it (fast path and general path alike), the envelope
+ * stripped, failures claimed for the cache; an ABI 1 table is read through get only. */
+static int reads_go_through_view(void)
+{
+    cw_cache *c = tally_cache();
+    CHECK(c);
+    CHECK_OK(cw_cache_register_backend(c, &tview_ops));
+    CHECK_OK(cw_cache_register_backend(c, &tabi1_ops));
+    CHECK_OK(cw_cache_setup(c, "tview://v", NULL, NULL));
+    tally *t = last_tally[ntally - 1];
+    cw_value v = { 0 };
+    CHECK_OK(cw_set(c, "k", "value", 5, CW_NO_EXPIRY));
+    CHECK_OK(cw_get(c, "k", &v));
+    CHECK_VAL(v, "value");
+    CHECK(t->views == 1 && t->gets == 0);
+    CHECK_OK(cw_get_raw(c, "k", &v)); /* raw: the envelope too */
+    CHECK(v.len == 9 && memcmp(v.data + 4, "value", 5) == 0);
+    CHECK_ST(cw_get(c, "absent", &v), CW_NOTFOUND);
+    CHECK_OK(cw_set_raw(c, "raw", "xy", 2, CW_NO_EXPIRY)); /* not an envelope: as stored */
+    CHECK_OK(cw_get(c, "raw", &v));
+    CHECK_VAL(v, "xy");
+    CHECK_ST(cw_get(c, "broken", &v), CW_EBACKEND);
+    CHECK(strstr(cw_cache_errmsg(c), "tally view broke") != NULL);
+    CHECK(t->gets == 0);
+    /* the general path (a thread scope is open) reads through view as well */
+    CHECK_OK(cw_disabling_begin(c, CW_CMD_BIT(CW_CMD_SET)));
+    CHECK_OK(cw_get(c, "k", &v));
+    CHECK_VAL(v, "value");
+    CHECK_ST(cw_get(c, "broken", &v), CW_EBACKEND);
+    CHECK(strstr(cw_cache_errmsg(c), "tally view broke") != NULL);
+    cw_disabling_end(c);
+    CHECK(t->views == 5 && t->gets == 0); /* "broken" fails before counting */
+
+    CHECK_OK(cw_cache_setup(c, "tabi1://one", NULL, NULL));
+    t = last_tally[ntally - 1];
+    CHECK_OK(cw_set(c, "k", "old", 3, CW_NO_EXPIRY));
+    CHECK_OK(cw_get(c, "k", &v));
+    CHECK_VAL(v, "old");
+    CHECK_OK(cw_get(c, "broken", &v) == CW_NOTFOUND ? CW_OK : CW_EBACKEND); /* get, not view */
+    CHECK(t->views == 0 && t->gets == 2);
+    cw_value_free(&v);
     cw_cache_free(c);
     return 0;
 }
@@ -476,6 +544,7 @@ static int allocator_hooks_are_used(void);
 
 static const cw_test tests[] = {
     CW_TEST(setup_errors_name_the_problem), CW_TEST(setup_mem_errors), CW_TEST(register_backend_checks_abi),
+    CW_TEST(reads_go_through_view),
     CW_TEST(default_cache_is_mem), CW_TEST(longest_prefix_wins), CW_TEST(setup_replaces_prefix),
     CW_TEST(setup_disabled_backend), CW_TEST(disable_commands_globally),
     CW_TEST(disabling_scopes_nest_per_thread), CW_TEST(middleware_order_and_short_circuit),

@@ -278,9 +278,9 @@ static cw_status insert_unlock(mem_backend *b, mem_ref *r, mem_entry *e, mem_gar
 
 /* ---- get / set / delete ------------------------------------------------------------------- */
 
-/* The rare cases of get, out of the hot path: an entry with an expiry, or not bytes.
+/* The rare cases of a read, out of the hot path: an entry with an expiry, or not bytes.
  * Called with the shard locked; releases it. */
-static MEM_COLD cw_status get_slow(mem_backend *b, mem_shard *s, uint32_t slot, cw_value *out)
+static MEM_COLD cw_status view_slow(mem_backend *b, mem_shard *s, uint32_t slot, cw_view_fn fn, void *ud)
 {
     mem_garbage g = { .n = 0 };
     mem_ref r = { s, 0, slot, 0, 0 };
@@ -293,16 +293,16 @@ static MEM_COLD cw_status get_slow(mem_backend *b, mem_shard *s, uint32_t slot, 
         st = wrong_type(e, "get");
     } else {
         touch(e);
-        st = cw_value_set(out, mem_val(e), e->vlen);
+        st = fn(ud, mem_val(e), e->vlen);
     }
     unlock_ref(&r, &g);
     return st;
 }
 
-/* The hot path of every cache hit: kept to the bare minimum of instructions, since a get
+/* The hot path of every cache hit: kept to the bare minimum of instructions, since a read
  * waits on two cache misses (index slot, entry) and fewer instructions let the CPU start
- * the next call's misses sooner. */
-static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *out)
+ * the next call's misses sooner. fn copies the value out under the shard lock. */
+static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_fn fn, void *ud)
 {
     mem_backend *b = mem_of(bk);
     if (klen > MEM_KLEN_MAX) return CW_NOTFOUND;
@@ -316,11 +316,18 @@ static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *
     }
     mem_entry *e = s->ptrs[slot];
     uint32_t meta = e->meta;
-    if (meta & (MEM_F_EXP | MEM_F_TYPE)) return get_slow(b, s, slot, out);
+    if (meta & (MEM_F_EXP | MEM_F_TYPE)) return view_slow(b, s, slot, fn, ud);
     if ((meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta = meta + MEM_F_FREQ1;
-    cw_status st = cw_value_set(out, e->tail + (meta & MEM_KLEN_MAX), e->vlen);
+    cw_status st = fn(ud, e->tail + (meta & MEM_KLEN_MAX), e->vlen);
     mem_lock_release(&s->lock);
     return st;
+}
+
+static cw_status put_value(void *ud, const void *data, size_t len) { return cw__value_put(ud, data, len); }
+
+static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *out)
+{
+    return op_view(bk, key, klen, put_value, out);
 }
 
 /* Values up to this size are copied under the shard lock (an overwrite of the same size
@@ -1041,4 +1048,5 @@ const cw_backend_ops cw__mem_ops = {
     .set_remove = op_set_remove,
     .set_pop = op_set_pop,
     .maintain = mem_op_maintain,
+    .view = op_view,
 };

@@ -251,7 +251,10 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     }
     if (!placed) t->r[k++] = mine;
     t->n = k;
-    t->fast = k == 1 && t->r[0].plen == 0 && !t->r[0].disabled ? &t->r[0] : NULL;
+    if (k == 1 && t->r[0].plen == 0 && !t->r[0].disabled && t->r[0].view) {
+        t->fast_b = t->r[0].b;
+        t->fast_view = t->r[0].view;
+    }
     if (replaced) {
         ret = cw_realloc(c->retired, (c->nretired + 1) * sizeof *ret);
         if (!ret) { for (size_t j = 0; j < k; j++) if (t->r[j].prefix != pcopy) cw_free(t->r[j].prefix); goto oom; }

@@ -103,8 +103,12 @@ typedef struct mem_queue {
 } mem_queue;
 
 typedef struct mem_shard {
+    /* what a read touches, on the first line */
     _Alignas(64) mem_lock lock; /* shards sit on their own cache lines (no false sharing) */
-    uint32_t cap;       /* index slots */
+    uint32_t cap;               /* index slots */
+    uint8_t *tags;              /* per slot: 0 empty, else 0x80 | 7 low bits of the hash */
+    mem_entry **ptrs;           /* per slot: the entry */
+    /* the rest */
     uint32_t grow_at;   /* entries at which the index grows (load factor 0.8) */
     uint32_t final_cap; /* index slots planned for a full shard (it grows further if needed) */
     uint32_t count;     /* entries */
@@ -113,10 +117,8 @@ typedef struct mem_shard {
     uint32_t n_exp;     /* entries carrying an expiry field (the purge skips shards without) */
     uint32_t ghost_nb;  /* ghost buckets of MEM_GHOST_WAYS fingerprints */
     mem_queue small, main;
-    uint64_t bytes;   /* key + value bytes stored in this shard */
-    uint8_t *tags;    /* per slot: 0 empty, else 0x80 | 7 low bits of the hash */
-    mem_entry **ptrs; /* per slot: the entry */
-    uint16_t *ghost;  /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
+    uint64_t bytes;  /* key + value bytes stored in this shard */
+    uint16_t *ghost; /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
 } mem_shard;
 
 #define MEM_GHOST_WAYS 8

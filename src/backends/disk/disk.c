@@ -827,4 +827,5 @@ const cw_backend_ops cw__disk_ops = {
     .set_remove = cw__dk_op_set_remove,
     .set_pop = cw__dk_op_set_pop,
     .maintain = cw__dk_op_maintain,
+    .view = cw__dk_op_view,
 };

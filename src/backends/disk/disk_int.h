@@ -231,6 +231,7 @@ void cw__dk_touches_free(dk_shard *s);
 
 /* ---- ops.c / types.c: the op functions (referenced by the table in disk.c) ---- */
 cw_status cw__dk_op_get(cw_backend *b, const char *key, size_t klen, cw_value *out);
+cw_status cw__dk_op_view(cw_backend *b, const char *key, size_t klen, cw_view_fn fn, void *ud);
 cw_status cw__dk_op_set(cw_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
                     int64_t ttl_ms, cw_set_mode mode);
 cw_status cw__dk_op_del(cw_backend *b, const char *key, size_t klen);

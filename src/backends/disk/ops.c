@@ -24,7 +24,9 @@ static cw_status wrong_type(int kind)
 
 /* ---- single-key commands ----------------------------------------------------------------- */
 
-cw_status cw__dk_op_get(cw_backend *base, const char *key, size_t klen, cw_value *out)
+/* Read a live value: fn gets the blob straight from SQLite's row (no copy of ours), before the
+ * statement is reset. */
+cw_status cw__dk_op_view(cw_backend *base, const char *key, size_t klen, cw_view_fn fn, void *ud)
 {
     dk_backend *b = (dk_backend *)base;
     cw_status st = CW_OK;
@@ -44,7 +46,8 @@ cw_status cw__dk_op_get(cw_backend *base, const char *key, size_t klen, cw_value
                 st = wrong_type(kind);
             } else {
                 const void *p = sqlite3_column_blob(s, 0);
-                st = cw_value_set(out, p, p ? (size_t)sqlite3_column_bytes(s, 0) : 0);
+                size_t n = p ? (size_t)sqlite3_column_bytes(s, 0) : 0;
+                st = fn(ud, p ? p : "", n);
                 access_seq = sqlite3_column_int64(s, 5);
             }
         } else {
@@ -56,6 +59,13 @@ cw_status cw__dk_op_get(cw_backend *base, const char *key, size_t klen, cw_value
     }
     cw__dk_release(c);
     return st;
+}
+
+static cw_status put_value(void *ud, const void *data, size_t len) { return cw_value_set(ud, data, len); }
+
+cw_status cw__dk_op_get(cw_backend *base, const char *key, size_t klen, cw_value *out)
+{
+    return cw__dk_op_view(base, key, klen, put_value, out);
 }
 
 cw_status cw__dk_op_set(cw_backend *b, const char *key, size_t klen, const void *val, size_t vlen,

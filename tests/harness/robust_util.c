@@ -143,3 +143,23 @@ void rb_mutate(rb_rng *r, rb_sbuf *b, const char *alpha)
     }
     b->p[b->len] = 0;
 }
+
+/* Values that exercise every reader: numbers (huge, signed, suffixed), words, durations. */
+void rb_random_value(rb_rng *r, rb_sbuf *b)
+{
+    static const char *const words[] = {
+        "", "0", "1", "-1", "+1", "true", "FALSE", "Yes", "no", "On", "oFF", "2", "t", "y", "nan",
+        "inf", "1e3", "0x10", "10", "10k", "10KB", "3m", "1g", "1G5", "4096b", "1.5", "0.5", "0.0",
+        "250ms", "1m30s", "1d2h3m4s5ms", "9223372036854775807", "9223372036854775808",
+        "-9223372036854775808", "-9223372036854775809", "18446744073709551615", "18446744073709551616",
+        "17179869183g", "17179869184g", "99999999999999999999", "1 ", " 1", "\t2", "1\n", "--1",
+        "+-1", "-+1", " -1", "\t-5k", " +7", "1k b", "kb", "b", "m", "ms", "1h1h", "0ms", "0.0001", ".5", "5.", "1..2",
+    };
+    if (rb_chance(r, 60)) {
+        rb_sb_puts(b, RB_PICK(r, words));
+        if (rb_chance(r, 20)) rb_mutate(r, b, "0123456789kKmMgGbB.+-dhms xyz");
+    } else {
+        size_t n = rb_below(r, 12);
+        for (size_t k = 0; k < n; k++) rb_sb_putc(b, "0123456789kKmMgGbB.+-dhms tfruey"[rb_below(r, 32)]);
+    }
+}

@@ -1,8 +1,9 @@
 /*
- * robust_util.h - shared pieces of the robustness tests (tests/core/test_robust.c and
- * tests/strategies/test_func_robust.c): a reproducible random stream, failure reports that
- * print the seed and the iteration, a printable view of any bytes, a growable string, and a
- * mutator that edits inputs at random. Every name carries rb_ ("robust") so that it never
+ * robust_util.h - shared pieces of the robustness tests (tests/core/test_robust.c,
+ * tests/core/test_robust_parse.c and tests/strategies/test_func_robust.c): a reproducible
+ * random stream, failure reports that print the seed and the iteration, a printable view of
+ * any bytes, a growable string, a mutator that edits inputs at random, and random values for
+ * the URL parameter readers. Every name carries rb_ ("robust") so that it never
  * clashes with another test's.
  *
  * Every random stream is splitmix64 from a fixed seed, mixed with the test's name, so a run
@@ -85,5 +86,10 @@ void rb_sb_put_encoded(rb_sbuf *b, const unsigned char *s, size_t n);
  * (possibly broken) percent-escape; characters come from @alpha, now and then any byte
  * but NUL. */
 void rb_mutate(rb_rng *r, rb_sbuf *b, const char *alpha);
+/* Characters URLs are made of, for random and mutated URLs. */
+#define RB_URL_ALPHA "abcxyzAZ0123456789:/@?&=[]%.+-_~ #"
+/* Append a value that exercises every URL parameter reader: numbers (huge, signed, suffixed),
+ * words, durations, often invalid. */
+void rb_random_value(rb_rng *r, rb_sbuf *b);
 
 #endif

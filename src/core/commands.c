@@ -413,7 +413,15 @@ static const cw__route *fast_route(cw_cache *c, cw_command cmd, const char *key,
     return rt;
 }
 
-cw_status cw_set(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
+/* The detail of a backend failure belongs to this cache (see error.c). */
+static CW__COLD cw_status claimed(const cw_cache *c, cw_status st)
+{
+    cw__errmsg_claim(c);
+    return st;
+}
+
+/* cw_set() when W2's path does not apply. */
+static CW__COLD cw_status set_general(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
 {
     size_t klen;
     const cw__route *rt;
@@ -423,11 +431,31 @@ cw_status cw_set(cw_cache *c, const char *key, const void *val, size_t len, int6
         size_t h = cw__env_header(NULL, buf);
         if (len) memcpy(buf + h, val, len);
         cw_status st = rt->b->ops->set(rt->b, key, klen, buf, h + len, ttl_ms, CW_SET_ALWAYS);
-        if (st != CW_OK) cw__errmsg_claim(c);
-        return st;
+        return st != CW_OK ? claimed(c, st) : st;
     }
     cw_set_options o = { .ttl_ms = ttl_ms };
     return cw__set_meta(c, key, val, len, NULL, &o);
+}
+
+cw_status cw_set(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
+{
+    /* W2's path, as cw_get's: one default backend, nothing in the way, a value of 16 to 64
+     * bytes (wrapped in the plain 4-byte header on the stack, copied inline). Anything else
+     * goes the general way. */
+    if (!c || !key || !val || len < 16 || len > 64 || !(ttl_ms > 0 || ttl_ms == CW_NO_EXPIRY))
+        return set_general(c, key, val, len, ttl_ms);
+    size_t klen = strnlen(key, c->o.max_key_bytes + 1); /* first: fewer values live across the call */
+    const cw__routes *t;
+    if (klen - 1 >= c->o.max_key_bytes || len > c->o.max_value_bytes || c->nmw ||
+        atomic_load_explicit(&c->nscopes, memory_order_relaxed) ||
+        (atomic_load_explicit(&c->disabled, memory_order_relaxed) & CW_CMD_BIT(CW_CMD_SET)) ||
+        !(t = atomic_load_explicit(&c->routes, memory_order_acquire)) || !t->fast_b)
+        return set_general(c, key, val, len, ttl_ms);
+    unsigned char buf[4 + 64];
+    memcpy(buf, (const unsigned char[4]){ CW__ENV_MAGIC, CW__ENV_VERSION, 0, 0 }, 4);
+    cw__copy(buf + 4, val, len);
+    cw_status st = t->fast_b->ops->set(t->fast_b, key, klen, buf, 4 + len, ttl_ms, CW_SET_ALWAYS);
+    return st != CW_OK ? claimed(c, st) : st;
 }
 
 cw_status cw_set_raw(cw_cache *c, const char *key, const void *val, size_t len, int64_t ttl_ms)
@@ -443,12 +471,6 @@ cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta
     call.out = out;
     call.meta_out = meta;
     return cw__exec(&call);
-}
-
-static CW__COLD cw_status claimed(const cw_cache *c, cw_status st)
-{
-    cw__errmsg_claim(c);
-    return st;
 }
 
 /* cw_get() when W1's path does not apply. */

@@ -62,20 +62,23 @@ typedef struct cw__env_meta {
 #define CW__COLD
 #endif
 
-/* memcpy() inline for the short values of a cache's hot path (16 to 64 bytes: overlapping
- * 16-byte moves, no call), libc's for the rest. */
+/* memcpy() inline for the short values of a cache's hot paths (16 to 64 bytes: overlapping
+ * 16-byte moves, no call), libc's for the rest. d and s must not overlap. The fixed-size
+ * memcpy()s compile to plain 16-byte moves. */
 static inline void cw__copy(unsigned char *d, const unsigned char *s, size_t n)
 {
-    typedef struct { unsigned char b[16]; } v16;
+    unsigned char a[16], b[16], y[16], z[16];
     if (n >= 16 && n <= 64) {
-        v16 a = *(const v16 *)(const void *)s, z = *(const v16 *)(const void *)(s + n - 16);
+        memcpy(a, s, 16);
+        memcpy(z, s + n - 16, 16);
         if (n > 32) {
-            v16 b = *(const v16 *)(const void *)(s + 16), y = *(const v16 *)(const void *)(s + n - 32);
-            *(v16 *)(void *)(d + 16) = b;
-            *(v16 *)(void *)(d + n - 32) = y;
+            memcpy(b, s + 16, 16);
+            memcpy(y, s + n - 32, 16);
+            memcpy(d + 16, b, 16);
+            memcpy(d + n - 32, y, 16);
         }
-        *(v16 *)(void *)d = a;
-        *(v16 *)(void *)(d + n - 16) = z;
+        memcpy(d, a, 16);
+        memcpy(d + n - 16, z, 16);
     } else if (n) {
         memcpy(d, s, n);
     }

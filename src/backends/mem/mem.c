@@ -27,9 +27,12 @@
  *
  * ---- Concurrency ----------------------------------------------------------------------------
  * There is no global lock. An operation hashes its key (before locking), takes its shard's
- * spinlock (one atomic exchange when uncontended), works, releases. Reads do not reorder
- * anything: a hit only bumps a 2-bit counter in the entry header (and not even that once it
- * saturates, so hot entries' cache lines stay shared between cores). Entries that an
+ * spinlock (one atomic exchange when uncontended), works, releases. A get takes no lock: it
+ * marks its thread's own reader slot with the shard's lock and reads while nobody holds it,
+ * and whoever takes that lock waits for the marked readers (readers.c). So reads write
+ * nothing another core writes: a hit only bumps a 2-bit counter in the entry header (by
+ * compare-and-swap, and not even that once it saturates, so hot entries' cache lines stay
+ * shared between cores). Entries that an
  * operation replaced, evicted or found expired are freed after the lock is released; values
  * over 2 KiB are copied into their new entry before the lock is taken. Values are copied out
  * under the lock into the caller's cw_value: nobody ever holds a pointer into the store.
@@ -299,27 +302,51 @@ static MEM_COLD cw_status view_slow(mem_backend *b, mem_shard *s, uint32_t slot,
     return st;
 }
 
-/* The hot path of every cache hit: kept to the bare minimum of instructions, since a read
- * waits on two cache misses (index slot, entry) and fewer instructions let the CPU start
- * the next call's misses sooner. fn copies the value out under the shard lock. */
-static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_fn fn, void *ud)
+/* A read under the shard lock: the path of a thread without a reader slot, of a shard
+ * whose lock is held, and of entries with an expiry or of another type. */
+static MEM_COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64, const char *key, size_t klen,
+                                      cw_view_fn fn, void *ud)
 {
-    mem_backend *b = mem_of(bk);
-    if (klen > MEM_KLEN_MAX) return CW_NOTFOUND;
-    uint64_t h64 = mem_hash(key, klen);
-    mem_shard *s = shard_of(b, h64);
     mem_lock_acquire(&s->lock);
     uint32_t slot = mem_find(s, (uint32_t)h64, key, (uint32_t)klen);
     if (slot == MEM_NIL) {
         mem_lock_release(&s->lock);
         return CW_NOTFOUND;
     }
+    return view_slow(b, s, slot, fn, ud);
+}
+
+/* The hot path of every cache hit: kept to the bare minimum of instructions, since a read
+ * waits on two cache misses (index slot, entry) and fewer instructions let the CPU start
+ * the next call's misses sooner. It takes no lock and writes nothing another thread writes
+ * (see readers.c): it marks this thread's reader slot, and whoever takes the shard lock
+ * waits for it. fn copies the value out meanwhile. */
+static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_fn fn, void *ud)
+{
+    mem_backend *b = mem_of(bk);
+    if (klen > MEM_KLEN_MAX) return CW_NOTFOUND;
+    uint64_t h64 = mem_hash(key, klen);
+    mem_shard *s = shard_of(b, h64);
+    mem_reader *me = mem_reader_self();
+    if (!me || !mem_reader_enter(me, &s->lock)) return view_locked(b, s, h64, key, klen, fn, ud);
+    uint32_t slot = mem_find(s, (uint32_t)h64, key, (uint32_t)klen);
+    if (slot == MEM_NIL) {
+        mem_reader_leave(me);
+        return CW_NOTFOUND;
+    }
     mem_entry *e = s->ptrs[slot];
-    uint32_t meta = e->meta;
-    if (meta & (MEM_F_EXP | MEM_F_TYPE)) return view_slow(b, s, slot, fn, ud);
-    if ((meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta = meta + MEM_F_FREQ1;
+    uint32_t meta = mem_meta(e);
+    if (meta & (MEM_F_EXP | MEM_F_TYPE)) { /* may remove the entry: under the lock */
+        mem_reader_leave(me);
+        return view_locked(b, s, h64, key, klen, fn, ud);
+    }
+    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
+     * all once saturated (then the entry's line is not written). */
+    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
+           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
     cw_status st = fn(ud, e->tail + (meta & MEM_KLEN_MAX), e->vlen);
-    mem_lock_release(&s->lock);
+    mem_reader_leave(me);
     return st;
 }
 
@@ -425,7 +452,7 @@ static cw_status op_set(cw_backend *bk, const char *key, size_t klen, const void
                 p += 8;
             }
             if (vlen) memcpy(p + (meta & MEM_KLEN_MAX), val, vlen);
-            if ((meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta = meta + MEM_F_FREQ1;
+            if ((e->meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta += MEM_F_FREQ1;
             mem_lock_release(&r.s->lock);
             return CW_OK;
         }

@@ -5,6 +5,7 @@
  *         walk.c   operations over every shard: scan, delete_match, clear, keys_count, purge
  *         table.c  the per-shard index (open addressing), S3-FIFO queues, ghost, eviction
  *         types.c  the non-byte values: sets (tags) and sliding-window counters
+ *         readers.c  lock-free gets: per-thread reader slots that lock holders wait out
  */
 #ifndef CW_MEM_H
 #define CW_MEM_H
@@ -45,7 +46,7 @@ typedef struct mem_entry {
     uint32_t hash;       /* low 32 bits of the key hash: index home, tag, ghost fingerprint */
     uint32_t prev, next; /* queue neighbours: prev is older (toward head), next newer */
     uint32_t vlen;       /* bytes of the value (or of the pointer, for sets and windows) */
-    uint32_t meta;       /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*) */
+    uint32_t meta;       /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*); see mem_meta() */
     unsigned char tail[];
 } mem_entry;
 
@@ -59,10 +60,15 @@ typedef struct mem_entry {
 
 enum { MEM_T_BYTES = 0, MEM_T_SET = 1, MEM_T_WINDOW = 2 };
 
-static inline uint32_t mem_klen(const mem_entry *e) { return e->meta & MEM_KLEN_MAX; }
-static inline unsigned mem_type(const mem_entry *e) { return (e->meta & MEM_F_TYPE) >> MEM_TYPE_SHIFT; }
+/* meta as a reader reads it. Lock-free readers (readers.c) bump the hit counter in meta with
+ * a compare-and-swap while other readers read it, so every read of meta that a reader may
+ * make is an atomic (relaxed: a plain load) one. Writers hold the shard lock, which keeps
+ * readers out, and change meta plainly. */
+static inline uint32_t mem_meta(const mem_entry *e) { return __atomic_load_n(&e->meta, __ATOMIC_RELAXED); }
+static inline uint32_t mem_klen(const mem_entry *e) { return mem_meta(e) & MEM_KLEN_MAX; }
+static inline unsigned mem_type(const mem_entry *e) { return (mem_meta(e) & MEM_F_TYPE) >> MEM_TYPE_SHIFT; }
 static inline size_t mem_hdr(uint32_t meta) { return sizeof(mem_entry) + ((meta & MEM_F_EXP) ? 8 : 0); }
-static inline unsigned char *mem_key(mem_entry *e) { return e->tail + ((e->meta & MEM_F_EXP) ? 8 : 0); }
+static inline unsigned char *mem_key(mem_entry *e) { return e->tail + ((mem_meta(e) & MEM_F_EXP) ? 8 : 0); }
 static inline unsigned char *mem_val(mem_entry *e) { return mem_key(e) + mem_klen(e); }
 /* Expiry instant in ms on the env clock, 0 = none. */
 static inline int64_t mem_exp(const mem_entry *e)
@@ -87,11 +93,49 @@ typedef struct mem_lock {
     atomic_int v;
 } mem_lock;
 
+/* ---- optimistic readers (readers.c) -------------------------------------------------------
+ * A get marks its thread's own slot with the shard lock it reads under instead of taking
+ * the lock; whoever takes a lock then waits for the readers marked with it. */
+typedef struct mem_reader {
+    _Alignas(64) _Atomic(const mem_lock *) lock; /* the lock this thread reads under, or NULL */
+    atomic_int used;                             /* claimed by a thread */
+} mem_reader;
+
+/* Thread-local storage with the cheap model (no __tls_get_addr call on the read path). */
+#if defined(__GNUC__) && !defined(__SANITIZE_THREAD__)
+#define MEM_TLS _Thread_local __attribute__((tls_model("initial-exec")))
+#else
+#define MEM_TLS _Thread_local
+#endif
+extern MEM_TLS mem_reader *mem_reader_mine; /* this thread's slot once claimed */
+extern _Atomic unsigned mem_readers_high;   /* slots claimed so far (an upper bound) */
+/* Claim a slot for this thread; NULL when none is free (then it reads under the lock). */
+mem_reader *mem_reader_claim(void);
+/* Wait until no reader is marked with l (called by l's holder). */
+void mem_readers_wait(const mem_lock *l);
+
+static inline mem_reader *mem_reader_self(void)
+{
+    mem_reader *r = mem_reader_mine;
+    return r ? r : mem_reader_claim();
+}
+/* Mark r with l and check that l is free: 1 when the read may go on without the lock. */
+static inline int mem_reader_enter(mem_reader *r, mem_lock *l)
+{
+    atomic_store(&r->lock, l);
+    if (!atomic_load(&l->v)) return 1;
+    atomic_store_explicit(&r->lock, NULL, memory_order_release);
+    return 0;
+}
+static inline void mem_reader_leave(mem_reader *r) { atomic_store_explicit(&r->lock, NULL, memory_order_release); }
+
 void mem_lock_slow(mem_lock *l);
+/* Take l (seq_cst, so that it orders against the readers' marks), then wait out the readers
+ * that were already reading under it. */
 static inline void mem_lock_acquire(mem_lock *l)
 {
-    if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) return;
-    mem_lock_slow(l);
+    if (atomic_exchange(&l->v, 1)) mem_lock_slow(l);
+    if (atomic_load(&mem_readers_high)) mem_readers_wait(l);
 }
 static inline void mem_lock_release(mem_lock *l) { atomic_store_explicit(&l->v, 0, memory_order_release); }
 

@@ -25,7 +25,7 @@ void mem_lock_slow(mem_lock *l)
             if (++spins < 128) MEM_CPU_RELAX();
             else sched_yield(); /* the holder may have been preempted: let it run */
         }
-        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire)) return;
+        if (!atomic_exchange(&l->v, 1)) return;
     }
 }
 

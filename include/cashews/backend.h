@@ -64,7 +64,8 @@ typedef struct cw_url {
  * missing "://", an empty scheme, a bad port or bad percent-escape; CW_ENOMEM.
  * Thread safety: any thread. Free with cw_url_free(). */
 CW_API cw_status cw_url_parse(const char *text, const char *const *extra, cw_url *out, char *errbuf);
-/** cw_url_free() - Free what cw_url_parse() allocated; *url is zeroed. NULL-safe. */
+/** cw_url_free() - Free what cw_url_parse() allocated; *url is zeroed. NULL-safe.
+ * Thread safety: one thread per cw_url. */
 CW_API void cw_url_free(cw_url *url);
 
 /* Readers of query parameters. Each marks the parameter taken and, when present, parses it;
@@ -115,6 +116,12 @@ typedef int (*cw_scan_fn)(void *ud, const char *key, size_t klen, const void *va
 /* Callback of view: the stored bytes of one value, readable during the call only. Its return
  * value becomes view's. */
 typedef cw_status (*cw_view_fn)(void *ud, const void *data, size_t len);
+
+/** cw_view_to_value() - A cw_view_fn that copies the bytes into the cw_value @ud points to
+ * (caller-owned, reused when big enough), as cw_value_set() does: how a backend with view
+ * implements get, `return my_view(b, key, klen, cw_view_to_value, out);`.
+ * Return: CW_OK or CW_ENOMEM. Thread safety: any thread, on a value no other thread uses. */
+CW_API cw_status cw_view_to_value(void *ud, const void *data, size_t len);
 
 struct cw_backend_ops {
     int abi_version;    /* CW_BACKEND_ABI; stays first, fields are only appended */
@@ -221,14 +228,18 @@ CW_API cw_status cw_backend_fail(cw_status st, const char *fmt, ...)
 #endif
     ;
 
-/** cw_backend_log() - Send a message to env's log sink, if any (printf-style). */
+/** cw_backend_log() - Send a message to env's log sink, if any (printf-style). The text is
+ * formatted into a buffer of the call and truncated past it. Thread safety: any thread (the
+ * sink is called on the caller's thread and must be thread-safe). */
 CW_API void cw_backend_log(const cw_backend_env *env, cw_log_level level, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
-/* Library allocator (the cw_set_allocators() hooks), for backends that allocate. */
+/* Library allocator (the cw_set_allocators() hooks), for backends that allocate: what they
+ * return is the caller's and goes back through cw_free() (or cw_realloc()); NULL when out of
+ * memory. Thread safety: any thread. */
 CW_API void *cw_malloc(size_t size);
 CW_API void *cw_calloc(size_t n, size_t size);
 CW_API void *cw_realloc(void *ptr, size_t size);

@@ -48,3 +48,8 @@ cw_status cw_value_set(cw_value *v, const void *data, size_t len)
     v->len = len;
     return CW_OK;
 }
+
+cw_status cw_view_to_value(void *ud, const void *data, size_t len)
+{
+    return cw_value_set(ud, data, len);
+}

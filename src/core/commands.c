@@ -50,11 +50,7 @@ static cw_status put_payload(void *ud, const void *data, size_t len)
     const payload_sink *k = ud;
     const unsigned char *d = data;
     size_t off = 0;
-    if (k->raw) {
-        /* as stored */
-    } else if (!k->meta && len >= 4 && d[0] == CW__ENV_MAGIC && d[1] == CW__ENV_VERSION && d[2] == 0) {
-        off = 4; /* the plain header (no optional fields), inline */
-    } else {
+    if (!k->raw) {
         cw__env_meta m;
         if (!cw__env_parse(d, len, &m, &off)) {
             off = 0;
@@ -400,11 +396,17 @@ cw_status cw_set_ex(cw_cache *c, const char *key, const void *val, size_t len, c
  * command or backend -- takes the general path, which does the same with every check and
  * error message.
  */
+/* Nothing in the way of a short path for cmd: no middleware, no thread scope open anywhere,
+ * cmd not disabled. */
+static inline int gates_open(const cw_cache *c, cw_command cmd)
+{
+    return !c->nmw && !atomic_load_explicit(&((cw_cache *)c)->nscopes, memory_order_relaxed) &&
+           !(atomic_load_explicit(&((cw_cache *)c)->disabled, memory_order_relaxed) & CW_CMD_BIT(cmd));
+}
+
 static const cw__route *fast_route(cw_cache *c, cw_command cmd, const char *key, size_t *klen)
 {
-    if (!c || !key || c->nmw || atomic_load_explicit(&c->nscopes, memory_order_relaxed) ||
-        (atomic_load_explicit(&c->disabled, memory_order_relaxed) & CW_CMD_BIT(cmd)))
-        return NULL;
+    if (!c || !key || !gates_open(c, cmd)) return NULL;
     size_t n = strnlen(key, c->o.max_key_bytes + 1);
     if (n == 0 || n > c->o.max_key_bytes) return NULL;
     const cw__route *rt = cw__route_for(c, key, n);
@@ -446,9 +448,7 @@ cw_status cw_set(cw_cache *c, const char *key, const void *val, size_t len, int6
         return set_general(c, key, val, len, ttl_ms);
     size_t klen = strnlen(key, c->o.max_key_bytes + 1); /* first: fewer values live across the call */
     const cw__routes *t;
-    if (klen - 1 >= c->o.max_key_bytes || len > c->o.max_value_bytes || c->nmw ||
-        atomic_load_explicit(&c->nscopes, memory_order_relaxed) ||
-        (atomic_load_explicit(&c->disabled, memory_order_relaxed) & CW_CMD_BIT(CW_CMD_SET)) ||
+    if (klen - 1 >= c->o.max_key_bytes || len > c->o.max_value_bytes || !gates_open(c, CW_CMD_SET) ||
         !(t = atomic_load_explicit(&c->routes, memory_order_acquire)) || !t->fast_b)
         return set_general(c, key, val, len, ttl_ms);
     unsigned char buf[4 + 64];
@@ -493,8 +493,7 @@ cw_status cw_get(cw_cache *c, const char *key, cw_value *out)
     if (!c || !key || !out) return get_general(c, key, out);
     size_t klen = strnlen(key, c->o.max_key_bytes + 1); /* first: fewer values live across the call */
     const cw__routes *t;
-    if (klen - 1 >= c->o.max_key_bytes || c->nmw || atomic_load_explicit(&c->nscopes, memory_order_relaxed) ||
-        (atomic_load_explicit(&c->disabled, memory_order_relaxed) & CW_CMD_BIT(CW_CMD_GET)) ||
+    if (klen - 1 >= c->o.max_key_bytes || !gates_open(c, CW_CMD_GET) ||
         !(t = atomic_load_explicit(&c->routes, memory_order_acquire)) || !t->fast_view)
         return get_general(c, key, out); /* (klen: empty or too long) */
     cw_status st = t->fast_view(t->fast_b, key, klen, put_plain, out);

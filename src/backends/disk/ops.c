@@ -61,11 +61,9 @@ cw_status cw__dk_op_view(cw_backend *base, const char *key, size_t klen, cw_view
     return st;
 }
 
-static cw_status put_value(void *ud, const void *data, size_t len) { return cw_value_set(ud, data, len); }
-
 cw_status cw__dk_op_get(cw_backend *base, const char *key, size_t klen, cw_value *out)
 {
-    return cw__dk_op_view(base, key, klen, put_value, out);
+    return cw__dk_op_view(base, key, klen, cw_view_to_value, out);
 }
 
 cw_status cw__dk_op_set(cw_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
@@ -99,17 +97,24 @@ cw_status cw__dk_op_del(cw_backend *b, const char *key, size_t klen)
     return cw__dk_wend(&w, st);
 }
 
-cw_status cw__dk_op_exists(cw_backend *base, const char *key, size_t klen)
+/* The live row of key at instant now, read on a connection of its shard: CW_OK, CW_NOTFOUND
+ * (absent or expired) or the failure. */
+static cw_status peek_live(dk_backend *b, const char *key, size_t klen, int64_t now, dk_row *r)
 {
-    dk_backend *b = (dk_backend *)base;
     cw_status st = CW_OK;
     dk_conn *c = cw__dk_acquire(b, cw__dk_shard_of(b, key, klen), &st);
     if (!c) return st;
-    dk_row r;
-    st = cw__dk_peek(c, key, klen, cw__dk_now(b), &r);
+    st = cw__dk_peek(c, key, klen, now, r);
     cw__dk_release(c);
     if (st != CW_OK) return st;
-    return r.live ? CW_OK : CW_NOTFOUND;
+    return r->live ? CW_OK : CW_NOTFOUND;
+}
+
+cw_status cw__dk_op_exists(cw_backend *base, const char *key, size_t klen)
+{
+    dk_backend *b = (dk_backend *)base;
+    dk_row r;
+    return peek_live(b, key, klen, cw__dk_now(b), &r);
 }
 
 /* Strict decimal int64: optional '-', 1..19 digits, nothing else. */
@@ -200,32 +205,20 @@ cw_status cw__dk_op_expire(cw_backend *base, const char *key, size_t klen, int64
 cw_status cw__dk_op_get_expire(cw_backend *base, const char *key, size_t klen, int64_t *ttl_ms)
 {
     dk_backend *b = (dk_backend *)base;
-    cw_status st = CW_OK;
-    dk_conn *c = cw__dk_acquire(b, cw__dk_shard_of(b, key, klen), &st);
-    if (!c) return st;
     int64_t now = cw__dk_now(b);
     dk_row r;
-    st = cw__dk_peek(c, key, klen, now, &r);
-    cw__dk_release(c);
-    if (st != CW_OK) return st;
-    if (!r.live) return CW_NOTFOUND;
-    *ttl_ms = r.expire_at ? r.expire_at - now : CW_NO_EXPIRY;
-    return CW_OK;
+    cw_status st = peek_live(b, key, klen, now, &r);
+    if (st == CW_OK) *ttl_ms = r.expire_at ? r.expire_at - now : CW_NO_EXPIRY;
+    return st;
 }
 
 cw_status cw__dk_op_value_size(cw_backend *base, const char *key, size_t klen, uint64_t *size)
 {
     dk_backend *b = (dk_backend *)base;
-    cw_status st = CW_OK;
-    dk_conn *c = cw__dk_acquire(b, cw__dk_shard_of(b, key, klen), &st);
-    if (!c) return st;
     dk_row r;
-    st = cw__dk_peek(c, key, klen, cw__dk_now(b), &r);
-    cw__dk_release(c);
-    if (st != CW_OK) return st;
-    if (!r.live) return CW_NOTFOUND;
-    *size = r.size > (int64_t)klen ? (uint64_t)(r.size - (int64_t)klen) : 0;
-    return CW_OK;
+    cw_status st = peek_live(b, key, klen, cw__dk_now(b), &r);
+    if (st == CW_OK) *size = r.size > (int64_t)klen ? (uint64_t)(r.size - (int64_t)klen) : 0;
+    return st;
 }
 
 cw_status cw__dk_op_ping(cw_backend *base, const char *msg, size_t mlen, cw_value *out)

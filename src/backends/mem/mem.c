@@ -352,11 +352,9 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
     return st;
 }
 
-static cw_status put_value(void *ud, const void *data, size_t len) { return cw__value_put(ud, data, len); }
-
 static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *out)
 {
-    return op_view(bk, key, klen, put_value, out);
+    return op_view(bk, key, klen, cw_view_to_value, out);
 }
 
 /* Values up to this size are copied under the shard lock (an overwrite of the same size

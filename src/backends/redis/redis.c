@@ -340,12 +340,8 @@ static cw_status cs_get(rd_backend *b, const char *key, size_t klen, cw_value *o
     cw_status st = rd_begin(b, &call);
     if (st != CW_OK) return rd_soften(b, &call, st, CW_NOTFOUND);
     /* The value and its TTL in one round trip: the local copy must expire with the key. */
-    rd_cmd(call.c, 2);
-    rd_arg(call.c, "GET", 3);
-    rd_arg_key(b, call.c, key, klen);
-    rd_cmd(call.c, 2);
-    rd_arg(call.c, "PTTL", 4);
-    rd_arg_key(b, call.c, key, klen);
+    rd_cmd_key(b, call.c, "GET", key, klen);
+    rd_cmd_key(b, call.c, "PTTL", key, klen);
     rd_reply *r[2];
     st = rd_roundtrip(&call, 2, r);
     rd_end(&call);
@@ -365,9 +361,7 @@ static cw_status rd_get(cw_backend *bb, const char *key, size_t klen, cw_value *
     rd_call call;
     cw_status st = rd_begin(b, &call);
     if (st != CW_OK) return rd_soften(b, &call, st, CW_NOTFOUND);
-    rd_cmd(call.c, 2);
-    rd_arg(call.c, "GET", 3);
-    rd_arg_key(b, call.c, key, klen);
+    rd_cmd_key(b, call.c, "GET", key, klen);
     rd_reply *r;
     st = rd_roundtrip(&call, 1, &r);
     rd_end(&call);
@@ -435,9 +429,7 @@ static cw_status key_int_cmd(rd_backend *b, rd_call *call, const char *cmd, cons
 {
     cw_status st = rd_begin(b, call);
     if (st != CW_OK) return st;
-    rd_cmd(call->c, 2);
-    rd_arg_str(call->c, cmd);
-    rd_arg_key(b, call->c, key, klen);
+    rd_cmd_key(b, call->c, cmd, key, klen);
     rd_reply *r;
     st = rd_roundtrip(call, 1, &r);
     rd_end(call);
@@ -532,12 +524,8 @@ static cw_status rd_expire(cw_backend *bb, const char *key, size_t klen, int64_t
         st = rd_roundtrip(&call, 1, r);
     } else {
         /* No expiry: PERSIST answers 0 both for "absent" and "had none", so EXISTS says. */
-        rd_cmd(call.c, 2);
-        rd_arg(call.c, "EXISTS", 6);
-        rd_arg_key(b, call.c, key, klen);
-        rd_cmd(call.c, 2);
-        rd_arg(call.c, "PERSIST", 7);
-        rd_arg_key(b, call.c, key, klen);
+        rd_cmd_key(b, call.c, "EXISTS", key, klen);
+        rd_cmd_key(b, call.c, "PERSIST", key, klen);
         st = rd_roundtrip(&call, 2, r);
     }
     rd_end(&call);
@@ -579,12 +567,8 @@ static cw_status rd_value_size(cw_backend *bb, const char *key, size_t klen, uin
     cw_status st = rd_begin(b, &call);
     if (st != CW_OK) return rd_soften(b, &call, st, CW_NOTFOUND);
     /* STRLEN says 0 for an absent key and for an empty value alike: EXISTS tells them apart. */
-    rd_cmd(call.c, 2);
-    rd_arg(call.c, "STRLEN", 6);
-    rd_arg_key(b, call.c, key, klen);
-    rd_cmd(call.c, 2);
-    rd_arg(call.c, "EXISTS", 6);
-    rd_arg_key(b, call.c, key, klen);
+    rd_cmd_key(b, call.c, "STRLEN", key, klen);
+    rd_cmd_key(b, call.c, "EXISTS", key, klen);
     rd_reply *r[2];
     st = rd_roundtrip(&call, 2, r);
     rd_end(&call);
@@ -702,12 +686,8 @@ static cw_status rd_get_many(cw_backend *bb, size_t n, const char *const *keys, 
             for (size_t i = 0; i < n; i++) {
                 if (sts[i] == CW_OK) continue;
                 rd_cs_ticket_take(b, keys[i], klens[i], &tickets[i]);
-                rd_cmd(call.c, 2);
-                rd_arg(call.c, "GET", 3);
-                rd_arg_key(b, call.c, keys[i], klens[i]);
-                rd_cmd(call.c, 2);
-                rd_arg(call.c, "PTTL", 4);
-                rd_arg_key(b, call.c, keys[i], klens[i]);
+                rd_cmd_key(b, call.c, "GET", keys[i], klens[i]);
+                rd_cmd_key(b, call.c, "PTTL", keys[i], klens[i]);
             }
             st = rd_roundtrip(&call, 2 * misses, r);
         } else {

@@ -335,4 +335,12 @@ static inline void rd_arg_key(rd_backend *b, rd_conn *c, const char *key, size_t
     rd_arg2(c, b->kp, b->kplen, key, klen);
 }
 
+/* The command "NAME key" (GET, PTTL, EXISTS, ...): name is a NUL-terminated literal. */
+static inline void rd_cmd_key(rd_backend *b, rd_conn *c, const char *name, const char *key, size_t klen)
+{
+    rd_cmd(c, 2);
+    rd_arg_str(c, name);
+    rd_arg_key(b, c, key, klen);
+}
+
 #endif /* CW_REDIS_INT_H */

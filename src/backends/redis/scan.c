@@ -200,17 +200,28 @@ static cw_status scan_run(rd_backend *b, rd_call *call, scan_job *job)
     return st;
 }
 
+/* Run job over the keys matching lit (literal text) then pat (a glob), under the key prefix. */
+static cw_status scan_matching(rd_backend *b, rd_call *call, scan_job *job, const char *lit, size_t litlen,
+                               const char *pat, size_t plen)
+{
+    char *full = make_pattern(b, lit, litlen, pat, plen, &job->plen);
+    if (!full) {
+        *call = (rd_call){ .b = b }; /* not an I/O failure: rd_soften() keeps the status */
+        return cw_backend_fail(CW_ENOMEM, "redis: out of memory");
+    }
+    job->pattern = full;
+    cw_status st = scan_run(b, call, job);
+    cw_free(full);
+    return st;
+}
+
 cw_status rd_op_scan(cw_backend *bb, const char *pattern, size_t plen, size_t batch,
                          int with_values, cw_scan_fn fn, void *ud)
 {
     rd_backend *b = (rd_backend *)bb;
     scan_job job = { SCAN_VISIT, NULL, 0, batch ? batch : 100, with_values, fn, ud, 0 };
-    char *full = make_pattern(b, "", 0, pattern, plen, &job.plen);
-    if (!full) return cw_backend_fail(CW_ENOMEM, "redis: out of memory");
-    job.pattern = full;
     rd_call call;
-    cw_status st = scan_run(b, &call, &job);
-    cw_free(full);
+    cw_status st = scan_matching(b, &call, &job, "", 0, pattern, plen);
     return rd_soften(b, &call, st, CW_OK);
 }
 
@@ -218,12 +229,8 @@ cw_status rd_op_delete_match(cw_backend *bb, const char *pattern, size_t plen, u
 {
     rd_backend *b = (rd_backend *)bb;
     scan_job job = { SCAN_DELETE, NULL, 0, 500, 0, NULL, NULL, 0 };
-    char *full = make_pattern(b, "", 0, pattern, plen, &job.plen);
-    if (!full) return cw_backend_fail(CW_ENOMEM, "redis: out of memory");
-    job.pattern = full;
     rd_call call;
-    cw_status st = scan_run(b, &call, &job);
-    cw_free(full);
+    cw_status st = scan_matching(b, &call, &job, "", 0, pattern, plen);
     if (b->cs) rd_cs_flush(b);
     if (deleted) *deleted = job.count;
     return rd_soften(b, &call, st, CW_NOTSTORED);
@@ -235,31 +242,39 @@ static bool scoped(const rd_backend *b)
     return b->kplen > 0 || (b->cfg.scope_prefix && b->cfg.scope_prefix[0]);
 }
 
+/* Run job over the cache's own keys: the pattern "<scope prefixes>*". */
+static cw_status scan_scope(rd_backend *b, rd_call *call, scan_job *job)
+{
+    const char *sp = b->cfg.scope_prefix ? b->cfg.scope_prefix : "";
+    return scan_matching(b, call, job, sp, strlen(sp), "*", 1);
+}
+
+/* One argument-less command over the whole database (FLUSHDB, DBSIZE); its reply in *r. */
+static cw_status whole_db(rd_backend *b, rd_call *call, const char *cmd, rd_reply **r)
+{
+    cw_status st = rd_begin(b, call);
+    if (st != CW_OK) return st;
+    rd_cmd(call->c, 1);
+    rd_arg_str(call->c, cmd);
+    st = rd_roundtrip(call, 1, r);
+    rd_end(call);
+    return st;
+}
+
 cw_status rd_op_clear(cw_backend *bb)
 {
     rd_backend *b = (rd_backend *)bb;
     rd_call call;
     cw_status st;
     if (scoped(b)) {
-        const char *sp = b->cfg.scope_prefix ? b->cfg.scope_prefix : "";
         scan_job job = { SCAN_DELETE, NULL, 0, 500, 0, NULL, NULL, 0 };
-        char *full = make_pattern(b, sp, strlen(sp), "*", 1, &job.plen);
-        if (!full) return cw_backend_fail(CW_ENOMEM, "redis: out of memory");
-        job.pattern = full;
-        st = scan_run(b, &call, &job);
-        cw_free(full);
+        st = scan_scope(b, &call, &job);
     } else {
-        st = rd_begin(b, &call);
+        rd_reply *r;
+        st = whole_db(b, &call, "FLUSHDB", &r);
         if (st == CW_OK) {
-            rd_cmd(call.c, 1);
-            rd_arg(call.c, "FLUSHDB", 7);
-            rd_reply *r;
-            st = rd_roundtrip(&call, 1, &r);
-            rd_end(&call);
-            if (st == CW_OK) {
-                if (r->type != REDIS_REPLY_STATUS) st = rd_reply_error(&call, r, "FLUSHDB");
-                rd_reply_free(r);
-            }
+            if (r->type != REDIS_REPLY_STATUS) st = rd_reply_error(&call, r, "FLUSHDB");
+            rd_reply_free(r);
         }
     }
     if (b->cs) rd_cs_flush(b);
@@ -273,27 +288,16 @@ cw_status rd_op_keys_count(cw_backend *bb, uint64_t *count)
     cw_status st;
     *count = 0;
     if (scoped(b)) {
-        const char *sp = b->cfg.scope_prefix ? b->cfg.scope_prefix : "";
         scan_job job = { SCAN_COUNT, NULL, 0, 1000, 0, NULL, NULL, 0 };
-        char *full = make_pattern(b, sp, strlen(sp), "*", 1, &job.plen);
-        if (!full) return cw_backend_fail(CW_ENOMEM, "redis: out of memory");
-        job.pattern = full;
-        st = scan_run(b, &call, &job);
-        cw_free(full);
+        st = scan_scope(b, &call, &job);
         if (st == CW_OK) *count = job.count;
     } else {
-        st = rd_begin(b, &call);
+        rd_reply *r;
+        st = whole_db(b, &call, "DBSIZE", &r);
         if (st == CW_OK) {
-            rd_cmd(call.c, 1);
-            rd_arg(call.c, "DBSIZE", 6);
-            rd_reply *r;
-            st = rd_roundtrip(&call, 1, &r);
-            rd_end(&call);
-            if (st == CW_OK) {
-                if (r->type == REDIS_REPLY_INTEGER) *count = (uint64_t)r->integer;
-                else st = rd_reply_error(&call, r, "DBSIZE");
-                rd_reply_free(r);
-            }
+            if (r->type == REDIS_REPLY_INTEGER) *count = (uint64_t)r->integer;
+            else st = rd_reply_error(&call, r, "DBSIZE");
+            rd_reply_free(r);
         }
     }
     return rd_soften(b, &call, st, CW_OK);

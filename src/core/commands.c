@@ -107,19 +107,18 @@ static cw_status fetch(const cw__route *rt, const char *key, size_t klen, cw_val
 }
 
 /* Store val (with an envelope unless raw) through the backend's set. */
-static cw_status store(const cw_call *call, const char *key, size_t klen, const void *val, size_t vlen,
-                       cw_set_mode mode)
+static cw_status store(cw_backend *b, const cw__env_meta *meta, int raw, const char *key, size_t klen,
+                       const void *val, size_t vlen, int64_t ttl_ms, cw_set_mode mode)
 {
-    cw_backend *b = call->rt->b;
-    if (call->raw) return b->ops->set(b, key, klen, val, vlen, call->ttl_ms, mode);
+    if (raw) return b->ops->set(b, key, klen, val, vlen, ttl_ms, mode);
     unsigned char stackbuf[STACK_VALUE];
     unsigned char hdr[CW__ENV_MAX_HEADER];
-    size_t h = cw__env_header(call->meta, hdr);
+    size_t h = cw__env_header(meta, hdr);
     unsigned char *buf = h + vlen <= sizeof stackbuf ? stackbuf : cw_malloc(h + vlen);
     if (!buf) return CW_ENOMEM;
     memcpy(buf, hdr, h);
     if (vlen) memcpy(buf + h, val, vlen);
-    cw_status st = b->ops->set(b, key, klen, buf, h + vlen, call->ttl_ms, mode);
+    cw_status st = b->ops->set(b, key, klen, buf, h + vlen, ttl_ms, mode);
     if (buf != stackbuf) cw_free(buf);
     return st;
 }
@@ -199,7 +198,8 @@ cw_status cw__backend_exec(cw_call *call)
     case CW_CMD_SET:
     case CW_CMD_SET_RAW:
     case CW_CMD_SET_LOCK:
-        return store(call, call->key, call->klen, call->val, call->vlen, call->mode);
+        return store(b, call->meta, call->raw, call->key, call->klen, call->val, call->vlen, call->ttl_ms,
+                     call->mode);
     case CW_CMD_GET_MANY:
         if (ops->get_many) {
             st = ops->get_many(b, call->n, call->keys, call->klens, call->outs, call->sts);
@@ -216,7 +216,8 @@ cw_status cw__backend_exec(cw_call *call)
     case CW_CMD_SET_MANY:
         if (ops->set_many) return store_many(call);
         for (size_t i = 0; i < call->n; i++) {
-            st = store(call, call->keys[i], call->klens[i], call->vals[i], call->vlens[i], CW_SET_ALWAYS);
+            st = store(b, call->meta, call->raw, call->keys[i], call->klens[i], call->vals[i], call->vlens[i],
+                       call->ttl_ms, CW_SET_ALWAYS);
             if (st) return st;
         }
         return CW_OK;
@@ -427,12 +428,9 @@ static CW__COLD cw_status set_general(cw_cache *c, const char *key, const void *
 {
     size_t klen;
     const cw__route *rt;
-    if ((val || !len) && len <= STACK_VALUE - 4 && (ttl_ms > 0 || ttl_ms == CW_NO_EXPIRY) &&
+    if ((val || !len) && (ttl_ms > 0 || ttl_ms == CW_NO_EXPIRY) &&
         (rt = fast_route(c, CW_CMD_SET, key, &klen)) != NULL && len <= c->o.max_value_bytes) {
-        unsigned char buf[STACK_VALUE];
-        size_t h = cw__env_header(NULL, buf);
-        if (len) memcpy(buf + h, val, len);
-        cw_status st = rt->b->ops->set(rt->b, key, klen, buf, h + len, ttl_ms, CW_SET_ALWAYS);
+        cw_status st = store(rt->b, NULL, 0, key, klen, val, len, ttl_ms, CW_SET_ALWAYS);
         return st != CW_OK ? claimed(c, st) : st;
     }
     cw_set_options o = { .ttl_ms = ttl_ms };

@@ -8,12 +8,18 @@
  * ---- Layout -------------------------------------------------------------------------------
  * The key space is split into 2^k shards by 8 bits of the key's 64-bit hash (k chosen from
  * size: at least 64 keys a shard, at most 256 shards). Each shard owns a lock, an index
- * (open addressing, see table.c), two FIFO queues and a ghost. Every key is one allocation:
- * a 20-byte header (hash, two 32-bit queue links, lengths and flags), an 8-byte expiry
- * instant only when the key has a TTL, the key, the value. Per key the shard adds a tag byte
- * and a pointer at a load factor of at most 0.8 (about 12 bytes) and the ghost 1 byte: with
- * malloc's own 8 to 16, about 45 bytes per key beyond key and value (measured by W1's
- * "# mem" line: 16-byte keys and 64-byte values).
+ * (open addressing, see table.c), two FIFO queues and a ghost. A key lives in a 112-byte
+ * cell of the index itself (mem.h): a 28-byte header (expiry instant, hash, lengths and
+ * flags, two 32-bit queue links) and 84 bytes for key and value, or, when they do not fit,
+ * a pointer to one block holding them. So a hit on a small entry reads the tag bytes and
+ * then one cell: one dependent cache miss, where a pointer to a separate allocation made two.
+ *
+ * Memory budget, for the 16-byte keys and 64-byte values of W1's "# mem" line (68 bytes with
+ * the core's envelope: they fit the cell): the index is planned at load 0.875, so a full
+ * cache holds 112 / 0.875 = 128 bytes of cells per key, plus a tag byte, the ghost's byte
+ * and chunk bookkeeping: about 57 bytes per key beyond key and value. Larger entries pay the
+ * cell and a block (about 48 more bytes, with malloc's header); the cell is the price of the
+ * one-miss read.
  *
  * ---- Bounds --------------------------------------------------------------------------------
  * ?size bounds the whole cache, not each shard: keys never spread evenly over shards, and a
@@ -32,10 +38,11 @@
  * and whoever takes that lock waits for the marked readers (readers.c). So reads write
  * nothing another core writes: a hit only bumps a 2-bit counter in the entry header (by
  * compare-and-swap, and not even that once it saturates, so hot entries' cache lines stay
- * shared between cores). Entries that an
- * operation replaced, evicted or found expired are freed after the lock is released; values
- * over 2 KiB are copied into their new entry before the lock is taken. Values are copied out
- * under the lock into the caller's cw_value: nobody ever holds a pointer into the store.
+ * shared between cores). The blocks, sets and windows of entries that
+ * an operation replaced, evicted or found expired are freed after the lock is released;
+ * values over 2 KiB are copied into their new block before the lock is taken. Values are
+ * copied out under the lock (or the reader's mark) into the caller's buffer: nobody ever
+ * holds a pointer into the store.
  * Keys that hold sets and windows are ordinary entries, so exists/delete/expire/keys_count
  * and eviction treat them alike. Operations that span shards (scan, delete_match, clear,
  * keys_count, the purge) visit one shard at a time, never holding two locks, and scan calls
@@ -149,9 +156,9 @@ static inline void lookup(mem_backend *b, const char *key, size_t klen, mem_ref 
     r->now = r->coarse = 0;
     mem_lock_acquire(&r->s->lock);
     r->slot = mem_find(r->s, r->h, key, (uint32_t)klen);
-    if (r->slot != MEM_NIL && (r->s->ptrs[r->slot]->meta & MEM_F_EXP) &&
-        is_expired(b, r, r->s->ptrs[r->slot])) {
-        mem_garbage_add(g, mem_remove(b, r->s, r->slot));
+    if (r->slot != MEM_NIL && (mem_at(r->s, r->slot)->meta & MEM_F_EXP) &&
+        is_expired(b, r, mem_at(r->s, r->slot))) {
+        mem_remove(b, r->s, r->slot, g);
         r->slot = MEM_NIL;
     }
 }
@@ -174,64 +181,68 @@ static cw_status wrong_type(const mem_entry *e, const char *op)
     return cw_backend_fail(CW_ETYPE, "mem: %s: the key holds %s", op, names[mem_type(e)]);
 }
 
-/* A new entry: header, [expiry], key, value (vlen bytes reserved; copied when val). */
-static mem_entry *entry_new(uint32_t h, const char *key, size_t klen, const void *val, size_t vlen,
+/* Build a new entry in *e (a cell outside the index, for mem_insert): key and value in the
+ * cell when they fit, else in a block it owns (vlen bytes reserved; copied when val).
+ * CW_OK or CW_ENOMEM. */
+static cw_status entry_make(mem_entry *e, uint32_t h, const char *key, size_t klen, const void *val, size_t vlen,
                             unsigned type, int64_t exp_ms)
 {
-    uint32_t meta = (uint32_t)klen | ((uint32_t)type << MEM_TYPE_SHIFT) | (exp_ms ? MEM_F_EXP : 0);
-    mem_entry *e = cw_malloc(mem_hdr(meta) + klen + vlen);
-    if (!e) return NULL;
+    e->exp = exp_ms;
     e->hash = h;
     e->prev = e->next = MEM_NIL;
     e->vlen = (uint32_t)vlen;
-    e->meta = meta;
-    if (exp_ms) mem_set_exp_field(e, exp_ms);
+    e->meta = (uint32_t)klen | ((uint32_t)type << MEM_TYPE_SHIFT) | (exp_ms ? MEM_F_EXP : 0);
+    if (!mem_fits(klen, vlen)) {
+        unsigned char *p = cw_malloc(klen + vlen);
+        if (!p) return CW_ENOMEM;
+        memcpy(e->data, &p, sizeof p);
+        e->meta |= MEM_F_OUT;
+    }
     memcpy(mem_key(e), key, klen);
     if (val && vlen) memcpy(mem_val(e), val, vlen);
-    return e;
+    return CW_OK;
 }
 
-/* Resize the entry at r->slot to hold vlen value bytes (the value is kept up to the shorter
- * length) and, when want_exp, an expiry field. The index points at the result. */
-static mem_entry *entry_resize(mem_ref *r, size_t vlen, int want_exp)
+/* Resize the value of the entry at r->slot to vlen bytes (the value is kept up to the
+ * shorter length; added bytes are undefined), moving key and value between the cell and a
+ * block as they stop or start fitting. Returns the entry (it does not move), or NULL on
+ * CW_ENOMEM (then it is unchanged). */
+static mem_entry *entry_resize(mem_ref *r, size_t vlen)
 {
-    mem_entry *e = r->s->ptrs[r->slot];
-    int had_exp = (e->meta & MEM_F_EXP) != 0;
-    int has_exp = had_exp || want_exp;
+    mem_entry *e = mem_at(r->s, r->slot);
     size_t klen = mem_klen(e), keep = e->vlen < vlen ? e->vlen : vlen;
-    size_t old_size = mem_hdr(e->meta) + klen + e->vlen;
-    size_t new_size = sizeof(mem_entry) + (has_exp ? 8 : 0) + klen + vlen;
-    if (new_size > old_size) {
-        mem_entry *ne = cw_realloc(e, new_size);
-        if (!ne) return NULL;
-        e = ne;
-    }
-    if (has_exp && !had_exp) {
-        memmove(e->tail + 8, e->tail, klen + keep);
-        e->meta |= MEM_F_EXP;
-        mem_set_exp_field(e, 0);
-        r->s->n_exp++;
+    if (e->meta & MEM_F_OUT) {
+        unsigned char *p = mem_block(e);
+        if (mem_fits(klen, vlen)) { /* back into the cell */
+            memcpy(e->data, p, klen + keep);
+            e->meta &= ~MEM_F_OUT;
+            cw_free(p);
+        } else {
+            unsigned char *np = cw_realloc(p, klen + vlen);
+            if (!np) return NULL;
+            memcpy(e->data, &np, sizeof np);
+        }
+    } else if (!mem_fits(klen, vlen)) { /* out of the cell */
+        unsigned char *np = cw_malloc(klen + vlen);
+        if (!np) return NULL;
+        memcpy(np, e->data, klen + keep);
+        memcpy(e->data, &np, sizeof np);
+        e->meta |= MEM_F_OUT;
     }
     e->vlen = (uint32_t)vlen;
-    if (new_size < old_size) {
-        mem_entry *ne = cw_realloc(e, new_size);
-        if (ne) e = ne; /* a failed shrink keeps the bigger block */
-    }
-    mem_replace_ptr(r->s, r->slot, e);
     return e;
 }
 
-/* Give the entry at r->slot the expiry instant t (0: none). CW_OK or CW_ENOMEM. */
-static cw_status entry_set_exp(mem_ref *r, int64_t t)
+/* Give the entry at r->slot the expiry instant t (0: none). */
+static void entry_set_exp(mem_ref *r, int64_t t)
 {
-    mem_entry *e = r->s->ptrs[r->slot];
-    if (!(e->meta & MEM_F_EXP)) {
-        if (!t) return CW_OK;
-        e = entry_resize(r, e->vlen, 1);
-        if (!e) return CW_ENOMEM;
+    mem_entry *e = mem_at(r->s, r->slot);
+    if (!(e->meta & MEM_F_EXP) != !t) {
+        e->meta ^= MEM_F_EXP;
+        if (t) r->s->n_exp++;
+        else r->s->n_exp--;
     }
-    mem_set_exp_field(e, t);
-    return CW_OK;
+    e->exp = t;
 }
 
 /* When the shard a write touched could not get back under ?size or ?max_bytes by itself
@@ -266,13 +277,13 @@ static cw_status check_sizes(mem_backend *b, size_t klen, size_t vlen)
     return CW_OK;
 }
 
-/* Insert a new entry e for r's key (absent), then release. */
+/* Insert the new entry e (built by entry_make) for r's key (absent), then release. */
 static cw_status insert_unlock(mem_backend *b, mem_ref *r, mem_entry *e, mem_garbage *g)
 {
     uint32_t slot = mem_insert(b, r->s, e, 0, g);
     unlock_ref(r, g);
     if (slot == MEM_NIL) {
-        mem_entry_free(e);
+        mem_entry_release(e);
         return CW_ENOMEM;
     }
     if (mem_over_limits(b)) relieve(b, r->s);
@@ -287,10 +298,10 @@ static MEM_COLD cw_status view_slow(mem_backend *b, mem_shard *s, uint32_t slot,
 {
     mem_garbage g = { .n = 0 };
     mem_ref r = { s, 0, slot, 0, 0 };
-    mem_entry *e = s->ptrs[slot];
+    mem_entry *e = mem_at(s, slot);
     cw_status st;
     if (is_expired(b, &r, e)) {
-        mem_garbage_add(&g, mem_remove(b, s, slot));
+        mem_remove(b, s, slot, &g);
         st = CW_NOTFOUND;
     } else if (mem_type(e) != MEM_T_BYTES) {
         st = wrong_type(e, "get");
@@ -317,8 +328,8 @@ static MEM_COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64
 }
 
 /* The hot path of every cache hit: kept to the bare minimum of instructions, since a read
- * waits on two cache misses (index slot, entry) and fewer instructions let the CPU start
- * the next call's misses sooner. It takes no lock and writes nothing another thread writes
+ * waits on a cache miss (the cell; the tag bytes are denser and more often cached) and fewer
+ * instructions let the CPU start the next call's misses sooner. It takes no lock and writes nothing another thread writes
  * (see readers.c): it marks this thread's reader slot, and whoever takes the shard lock
  * waits for it. fn copies the value out meanwhile. */
 static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_fn fn, void *ud)
@@ -336,7 +347,7 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
         mem_reader_leave(me);
         return CW_NOTFOUND;
     }
-    mem_entry *e = s->ptrs[slot];
+    mem_entry *e = mem_at(s, slot);
     uint32_t meta = mem_meta(e);
     if (meta & (MEM_F_EXP | MEM_F_TYPE)) { /* may remove the entry: under the lock */
         mem_reader_leave(me);
@@ -347,7 +358,10 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
     while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
            !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }
-    cw_status st = fn(ud, e->tail + (meta & MEM_KLEN_MAX), e->vlen);
+    /* A block stays allocated while this thread is marked: it is freed only after its
+     * writer waited for the readers and released the lock. */
+    const unsigned char *k = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
+    cw_status st = fn(ud, k + (meta & MEM_KLEN_MAX), e->vlen);
     mem_reader_leave(me);
     return st;
 }
@@ -369,32 +383,37 @@ static MEM_COLD cw_status set_locked(mem_backend *b, mem_ref *r, const char *key
 {
     mem_garbage g = { .n = 0 };
     mem_shard *s = r->s;
-    if (r->slot != MEM_NIL && is_expired(b, r, s->ptrs[r->slot])) {
-        mem_garbage_add(&g, mem_remove(b, s, r->slot));
+    if (r->slot != MEM_NIL && is_expired(b, r, mem_at(s, r->slot))) {
+        mem_remove(b, s, r->slot, &g);
         r->slot = MEM_NIL;
     }
     if (r->slot == MEM_NIL ? mode == CW_SET_IF_PRESENT : mode == CW_SET_IF_ABSENT) {
         unlock_ref(r, &g);
-        mem_entry_free(e);
+        if (e) mem_entry_release(e);
         return CW_NOTSTORED;
     }
-    int64_t exp = e ? mem_exp(e) : expiry_for(b, r, ttl_ms);
-    mem_entry *old = r->slot == MEM_NIL ? NULL : s->ptrs[r->slot];
-    if (!e && old && mem_type(old) == MEM_T_BYTES && old->vlen == vlen && (!exp || (old->meta & MEM_F_EXP))) {
-        if (old->meta & MEM_F_EXP) mem_set_exp_field(old, exp);
+    mem_entry made, *old = r->slot == MEM_NIL ? NULL : mem_at(s, r->slot);
+    if (!e && old && mem_type(old) == MEM_T_BYTES) { /* overwrite in place */
+        int64_t delta = (int64_t)vlen - (int64_t)old->vlen;
+        if (!entry_resize(r, vlen)) {
+            unlock_ref(r, &g);
+            return CW_ENOMEM;
+        }
         if (vlen) memcpy(mem_val(old), val, vlen);
+        entry_set_exp(r, expiry_for(b, r, ttl_ms));
         touch(old); /* an overwrite counts as a hit */
-        unlock_ref(r, &g);
-        return CW_OK;
+        mem_account(b, s, delta);
+        goto bounds;
     }
-    if (!e) e = entry_new(r->h, key, klen, val, vlen, MEM_T_BYTES, exp);
     if (!e) {
-        unlock_ref(r, &g);
-        return CW_ENOMEM;
+        if (entry_make(&made, r->h, key, klen, val, vlen, MEM_T_BYTES, expiry_for(b, r, ttl_ms))) {
+            unlock_ref(r, &g);
+            return CW_ENOMEM;
+        }
+        e = &made;
     }
     if (!old) return insert_unlock(b, r, e, &g);
-    /* Replace: the new block takes the old one's slot, queue position and counter (links
-     * are slot numbers, so the neighbours need no change). */
+    /* Replace: the new entry takes the old one's cell, queue position and counter. */
     e->prev = old->prev;
     e->next = old->next;
     e->meta |= old->meta & (MEM_F_MAIN | MEM_F_FREQ);
@@ -402,17 +421,19 @@ static MEM_COLD cw_status set_locked(mem_backend *b, mem_ref *r, const char *key
     int64_t delta = (int64_t)mem_entry_bytes(e) - (int64_t)mem_entry_bytes(old);
     if (e->meta & MEM_F_EXP) s->n_exp++;
     if (old->meta & MEM_F_EXP) s->n_exp--;
-    mem_replace_ptr(s, r->slot, e);
+    mem_garbage_take(&g, old);
+    *old = *e;
     mem_account(b, s, delta);
-    mem_garbage_add(&g, old);
+bounds:
     while (mem_over_bytes(b))
-        if (!mem_evict_one(b, s, e, &g)) break;
+        if (!mem_evict_one(b, s, &r->slot, &g)) break;
     unlock_ref(r, &g);
     if (mem_over_limits(b)) relieve(b, s);
     return CW_OK;
 }
 
-/* Big values (and the size errors): the new entry is built before the lock is taken. */
+/* Big values (and the size errors): the new entry's block is filled before the lock is
+ * taken. */
 static MEM_COLD cw_status set_big(mem_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
                                   int64_t ttl_ms, cw_set_mode mode)
 {
@@ -420,12 +441,12 @@ static MEM_COLD cw_status set_big(mem_backend *b, const char *key, size_t klen, 
     if (st) return st;
     uint64_t h64 = mem_hash(key, klen);
     mem_ref r = { shard_of(b, h64), (uint32_t)h64, MEM_NIL, 0, 0 };
-    mem_entry *e = entry_new(r.h, key, klen, val, vlen, MEM_T_BYTES, expiry_for(b, &r, ttl_ms));
-    if (!e) return CW_ENOMEM;
+    mem_entry e;
+    if (entry_make(&e, r.h, key, klen, val, vlen, MEM_T_BYTES, expiry_for(b, &r, ttl_ms))) return CW_ENOMEM;
     r.now = r.coarse = 0;
     mem_lock_acquire(&r.s->lock);
     r.slot = mem_find(r.s, r.h, key, (uint32_t)klen);
-    return set_locked(b, &r, key, klen, val, vlen, ttl_ms, mode, e);
+    return set_locked(b, &r, key, klen, val, vlen, ttl_ms, mode, &e);
 }
 
 /* The hot path of set is an overwrite of the same size (a cache refreshing its entries):
@@ -443,16 +464,12 @@ static cw_status op_set(cw_backend *bk, const char *key, size_t klen, const void
     mem_lock_acquire(&r.s->lock);
     r.slot = mem_find(r.s, r.h, key, (uint32_t)klen);
     if (r.slot != MEM_NIL && mode == CW_SET_ALWAYS) {
-        mem_entry *e = r.s->ptrs[r.slot];
+        mem_entry *e = mem_at(r.s, r.slot);
         uint32_t meta = e->meta;
-        if (!(meta & MEM_F_TYPE) && e->vlen == vlen && ((meta & MEM_F_EXP) || ttl_ms == CW_NO_EXPIRY)) {
-            unsigned char *p = e->tail;
-            if (meta & MEM_F_EXP) {
-                mem_set_exp_field(e, expiry_for(b, &r, ttl_ms));
-                p += 8;
-            }
-            if (vlen) memcpy(p + (meta & MEM_KLEN_MAX), val, vlen);
-            if ((e->meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta += MEM_F_FREQ1;
+        if (!(meta & (MEM_F_TYPE | MEM_F_OUT)) && e->vlen == vlen && ((meta & MEM_F_EXP) || ttl_ms == CW_NO_EXPIRY)) {
+            if (meta & MEM_F_EXP) e->exp = expiry_for(b, &r, ttl_ms);
+            if (vlen) memcpy(e->data + (meta & MEM_KLEN_MAX), val, vlen);
+            if ((meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta = meta + MEM_F_FREQ1;
             mem_lock_release(&r.s->lock);
             return CW_OK;
         }
@@ -469,7 +486,7 @@ static cw_status op_del(cw_backend *bk, const char *key, size_t klen)
     lookup(b, key, klen, &r, &g);
     cw_status st = CW_NOTFOUND;
     if (r.slot != MEM_NIL) {
-        mem_garbage_add(&g, mem_remove(b, r.s, r.slot));
+        mem_remove(b, r.s, r.slot, &g);
         st = CW_OK;
     }
     unlock_ref(&r, &g);
@@ -498,9 +515,9 @@ static cw_status op_delete_if_equal(cw_backend *bk, const char *key, size_t klen
     lookup(b, key, klen, &r, &g);
     cw_status st = CW_NOTFOUND;
     if (r.slot != MEM_NIL) {
-        mem_entry *e = r.s->ptrs[r.slot];
+        mem_entry *e = mem_at(r.s, r.slot);
         if (mem_type(e) == MEM_T_BYTES && e->vlen == vlen && (!vlen || memcmp(mem_val(e), val, vlen) == 0)) {
-            mem_garbage_add(&g, mem_remove(b, r.s, r.slot));
+            mem_remove(b, r.s, r.slot, &g);
             st = CW_OK;
         } else {
             st = CW_NOTSTORED;
@@ -545,17 +562,16 @@ static cw_status op_incr(cw_backend *bk, const char *key, size_t klen, int64_t b
     lookup(b, key, klen, &r, &g);
     if (r.slot == MEM_NIL) {
         int n = snprintf(text, sizeof text, "%lld", (long long)by);
-        int64_t exp = expiry_for(b, &r, ttl_ms);
-        mem_entry *e = entry_new(r.h, key, klen, text, (size_t)n, MEM_T_BYTES, exp);
-        if (!e) {
+        mem_entry e;
+        if (entry_make(&e, r.h, key, klen, text, (size_t)n, MEM_T_BYTES, expiry_for(b, &r, ttl_ms))) {
             unlock_ref(&r, &g);
             return CW_ENOMEM;
         }
-        st = insert_unlock(b, &r, e, &g);
+        st = insert_unlock(b, &r, &e, &g);
         if (st == CW_OK && result) *result = by;
         return st;
     }
-    mem_entry *e = r.s->ptrs[r.slot];
+    mem_entry *e = mem_at(r.s, r.slot);
     int64_t cur = 0;
     if (mem_type(e) != MEM_T_BYTES) {
         st = wrong_type(e, "incr");
@@ -567,7 +583,7 @@ static cw_status op_incr(cw_backend *bk, const char *key, size_t klen, int64_t b
     } else {
         int n = snprintf(text, sizeof text, "%lld", (long long)(cur + by));
         uint32_t old = e->vlen;
-        if ((uint32_t)n != old) e = entry_resize(&r, (size_t)n, 0);
+        if ((uint32_t)n != old) e = entry_resize(&r, (size_t)n);
         if (!e) {
             st = CW_ENOMEM;
         } else {
@@ -591,7 +607,10 @@ static cw_status op_expire(cw_backend *bk, const char *key, size_t klen, int64_t
     if (klen > MEM_KLEN_MAX) return CW_NOTFOUND;
     lookup(b, key, klen, &r, &g);
     cw_status st = CW_NOTFOUND;
-    if (r.slot != MEM_NIL) st = entry_set_exp(&r, expiry_for(b, &r, ttl_ms));
+    if (r.slot != MEM_NIL) {
+        entry_set_exp(&r, expiry_for(b, &r, ttl_ms));
+        st = CW_OK;
+    }
     unlock_ref(&r, &g);
     return st;
 }
@@ -605,7 +624,7 @@ static cw_status op_get_expire(cw_backend *bk, const char *key, size_t klen, int
     lookup(b, key, klen, &r, &g);
     cw_status st = CW_NOTFOUND;
     if (r.slot != MEM_NIL) {
-        int64_t t = mem_exp(r.s->ptrs[r.slot]);
+        int64_t t = mem_exp(mem_at(r.s, r.slot));
         *ttl_ms = t ? t - ref_now(b, &r) : CW_NO_EXPIRY;
         st = CW_OK;
     }
@@ -622,7 +641,7 @@ static cw_status op_value_size(cw_backend *bk, const char *key, size_t klen, uin
     lookup(b, key, klen, &r, &g);
     cw_status st = CW_NOTFOUND;
     if (r.slot != MEM_NIL) {
-        mem_entry *e = r.s->ptrs[r.slot];
+        mem_entry *e = mem_at(r.s, r.slot);
         *size = mem_entry_bytes(e) - mem_klen(e);
         st = CW_OK;
     }
@@ -700,23 +719,23 @@ static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const
     lookup(b, key, klen, &r, &g);
     mem_entry *e;
     if (r.slot == MEM_NIL) {
-        int64_t exp = expiry_for(b, &r, ttl_ms);
-        e = entry_new(r.h, key, klen, NULL, need, MEM_T_BYTES, exp);
-        if (!e) {
+        mem_entry made;
+        if (entry_make(&made, r.h, key, klen, NULL, need, MEM_T_BYTES, expiry_for(b, &r, ttl_ms))) {
             unlock_ref(&r, &g);
             return CW_ENOMEM;
         }
-        memset(mem_val(e), 0, need);
-        for (size_t i = 0; i < n; i++) mem_val(e)[idx[i] >> 3] |= (unsigned char)(0x80 >> (idx[i] & 7));
-        return insert_unlock(b, &r, e, &g);
+        unsigned char *v = mem_val(&made);
+        memset(v, 0, need);
+        for (size_t i = 0; i < n; i++) v[idx[i] >> 3] |= (unsigned char)(0x80 >> (idx[i] & 7));
+        return insert_unlock(b, &r, &made, &g);
     }
-    e = r.s->ptrs[r.slot];
+    e = mem_at(r.s, r.slot);
     if (mem_type(e) != MEM_T_BYTES) {
         st = wrong_type(e, "set_bits");
     } else {
         uint32_t old = e->vlen;
         if (need > old) {
-            e = entry_resize(&r, need, 0);
+            e = entry_resize(&r, need);
             if (e) {
                 memset(mem_val(e) + old, 0, need - old);
                 mem_account(b, r.s, (int64_t)(need - old));
@@ -727,7 +746,7 @@ static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const
         } else {
             for (size_t i = 0; i < n; i++) mem_val(e)[idx[i] >> 3] |= (unsigned char)(0x80 >> (idx[i] & 7));
             while (mem_over_bytes(b))
-                if (!mem_evict_one(b, r.s, e, &g)) break;
+                if (!mem_evict_one(b, r.s, &r.slot, &g)) break;
         }
     }
     mem_shard *s = r.s;
@@ -749,7 +768,7 @@ static cw_status op_get_bits(cw_backend *bk, const char *key, size_t klen, const
     mem_ref r;
     lookup(b, key, klen, &r, &g);
     if (r.slot != MEM_NIL) {
-        mem_entry *e = r.s->ptrs[r.slot];
+        mem_entry *e = mem_at(r.s, r.slot);
         if (mem_type(e) != MEM_T_BYTES) {
             st = wrong_type(e, "get_bits");
         } else {
@@ -777,17 +796,17 @@ static cw_status op_slice_incr(cw_backend *bk, const char *key, size_t klen, int
     int64_t exp = expiry_for(b, &r, ttl_ms);
     if (r.slot == MEM_NIL) {
         mem_window *w = mem_window_new();
-        mem_entry *e = w ? entry_new(r.h, key, klen, &w, sizeof w, MEM_T_WINDOW, exp) : NULL;
-        if (!e) {
+        mem_entry e;
+        if (!w || entry_make(&e, r.h, key, klen, &w, sizeof w, MEM_T_WINDOW, exp)) {
             mem_window_free(w);
             unlock_ref(&r, &g);
             return CW_ENOMEM;
         }
         mem_window_step(&w, start_ms, now_ms_, max_count, count); /* cannot fail: room for 4 */
-        memcpy(mem_val(e), &w, sizeof w);
-        return insert_unlock(b, &r, e, &g);
+        memcpy(mem_val(&e), &w, sizeof w);
+        return insert_unlock(b, &r, &e, &g);
     }
-    mem_entry *e = r.s->ptrs[r.slot];
+    mem_entry *e = mem_at(r.s, r.slot);
     if (mem_type(e) != MEM_T_WINDOW) {
         st = wrong_type(e, "slice_incr");
     } else {
@@ -797,7 +816,7 @@ static cw_status op_slice_incr(cw_backend *bk, const char *key, size_t klen, int
         memcpy(mem_val(e), &w, sizeof w);
         mem_account(b, r.s, (int64_t)mem_window_bytes(w) - (int64_t)before);
         touch(e);
-        if (st == CW_OK) st = entry_set_exp(&r, exp);
+        if (st == CW_OK) entry_set_exp(&r, exp);
     }
     unlock_ref(&r, &g);
     return st;
@@ -816,19 +835,18 @@ static cw_status op_set_add(cw_backend *bk, const char *key, size_t klen, size_t
     mem_ref r;
     lookup(b, key, klen, &r, &g);
     int64_t exp = expiry_for(b, &r, ttl_ms);
-    mem_entry *e;
+    mem_entry made, *e = &made;
     mem_set *set;
     int fresh = r.slot == MEM_NIL;
     if (fresh) {
         set = mem_set_new();
-        e = set ? entry_new(r.h, key, klen, &set, sizeof set, MEM_T_SET, exp) : NULL;
-        if (!e) {
+        if (!set || entry_make(&made, r.h, key, klen, &set, sizeof set, MEM_T_SET, exp)) {
             mem_set_free(set);
             unlock_ref(&r, &g);
             return CW_ENOMEM;
         }
     } else {
-        e = r.s->ptrs[r.slot];
+        e = mem_at(r.s, r.slot);
         if (mem_type(e) != MEM_T_SET) {
             st = wrong_type(e, "set_add");
             unlock_ref(&r, &g);
@@ -844,7 +862,7 @@ static cw_status op_set_add(cw_backend *bk, const char *key, size_t klen, size_t
     if (fresh) {
         if (!mem_set_count(set)) { /* nothing could be added: do not leave an empty key */
             unlock_ref(&r, &g);
-            mem_entry_free(e);
+            mem_entry_release(e);
             return st;
         }
         cw_status ist = insert_unlock(b, &r, e, &g);
@@ -854,13 +872,9 @@ static cw_status op_set_add(cw_backend *bk, const char *key, size_t klen, size_t
     touch(e);
     /* An existing TTL moves to the later of the two; no TTL stays none. */
     int64_t cur = mem_exp(e);
-    if (cur && (!exp || exp > cur)) {
-        cw_status est = entry_set_exp(&r, exp);
-        if (!st) st = est;
-        e = r.s->ptrs[r.slot];
-    }
+    if (cur && (!exp || exp > cur)) entry_set_exp(&r, exp);
     while (mem_over_bytes(b))
-        if (!mem_evict_one(b, r.s, e, &g)) break;
+        if (!mem_evict_one(b, r.s, &r.slot, &g)) break;
     mem_shard *s = r.s;
     unlock_ref(&r, &g);
     if (mem_over_limits(b)) relieve(b, s);
@@ -877,7 +891,7 @@ static cw_status op_set_remove(cw_backend *bk, const char *key, size_t klen, siz
     cw_status st = CW_OK;
     lookup(b, key, klen, &r, &g);
     if (r.slot != MEM_NIL) {
-        mem_entry *e = r.s->ptrs[r.slot];
+        mem_entry *e = mem_at(r.s, r.slot);
         if (mem_type(e) != MEM_T_SET) {
             st = wrong_type(e, "set_remove");
         } else {
@@ -885,7 +899,7 @@ static cw_status op_set_remove(cw_backend *bk, const char *key, size_t klen, siz
             uint64_t before = mem_set_bytes(set);
             for (size_t i = 0; i < n; i++) mem_set_del(set, members[i], mlens[i]);
             mem_account(b, r.s, (int64_t)mem_set_bytes(set) - (int64_t)before);
-            if (!mem_set_count(set)) mem_garbage_add(&g, mem_remove(b, r.s, r.slot));
+            if (!mem_set_count(set)) mem_remove(b, r.s, r.slot, &g);
         }
     }
     unlock_ref(&r, &g);
@@ -904,7 +918,7 @@ static cw_status op_set_pop(cw_backend *bk, const char *key, size_t klen, size_t
         mem_ref r;
         lookup(b, key, klen, &r, &g);
         if (r.slot != MEM_NIL) {
-            mem_entry *e = r.s->ptrs[r.slot];
+            mem_entry *e = mem_at(r.s, r.slot);
             if (mem_type(e) != MEM_T_SET) {
                 st = wrong_type(e, "set_pop");
             } else {
@@ -912,7 +926,7 @@ static cw_status op_set_pop(cw_backend *bk, const char *key, size_t klen, size_t
                 uint64_t before = mem_set_bytes(set);
                 chain = mem_set_pop(set, max, &n);
                 mem_account(b, r.s, (int64_t)mem_set_bytes(set) - (int64_t)before);
-                if (!mem_set_count(set)) mem_garbage_add(&g, mem_remove(b, r.s, r.slot));
+                if (!mem_set_count(set)) mem_remove(b, r.s, r.slot, &g);
             }
         }
         unlock_ref(&r, &g);

@@ -35,27 +35,36 @@
 #endif
 
 /* ---- entries ----------------------------------------------------------------------------
- * One allocation per key: this 20-byte header, then an 8-byte expiry instant when
- * MEM_F_EXP is set (entries without a TTL do not pay for it), then the key, then the value.
- * Queue links are slot numbers of the shard index, not pointers: 4 bytes each, and an entry
- * can be reallocated (grown by incr or set_bits, given an expiry field) without touching its
- * neighbours; only the index slot that points at it changes.
+ * An entry is a fixed 112-byte cell of its shard's index (table.c), not an allocation of its
+ * own: a read finds the slot by its tag byte and reads the cell at the same slot number, so a
+ * hit costs one dependent cache miss instead of two (slot, then a separately allocated entry).
+ * The cell holds a 28-byte header and MEM_INLINE bytes of data: the key then the value when
+ * both fit (16-byte keys with values up to 68 bytes: a 64-byte payload plus the core's
+ * envelope), else a pointer to one block holding key then value (MEM_F_OUT).
+ * Cells move: deleting shifts the rest of a cluster back, and the index is rebuilt when it
+ * grows. So a mem_entry pointer is good only until the next removal or insertion in its
+ * shard; code that evicts while it keeps an entry names it by slot (mem_evict_one's keep).
+ * Queue links are slot numbers (4 bytes each); a move re-points the two neighbours.
  * For sets and sliding windows the value bytes hold a pointer to the out-of-line structure
  * (vlen = sizeof(void *)). */
+#define MEM_INLINE 84
 typedef struct mem_entry {
+    int64_t exp;         /* expiry instant (ms on the env clock); meaningful with MEM_F_EXP */
     uint32_t hash;       /* low 32 bits of the key hash: index home, tag, ghost fingerprint */
-    uint32_t prev, next; /* queue neighbours: prev is older (toward head), next newer */
-    uint32_t vlen;       /* bytes of the value (or of the pointer, for sets and windows) */
     uint32_t meta;       /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*); see mem_meta() */
-    unsigned char tail[];
+    uint32_t vlen;       /* bytes of the value (or of the pointer, for sets and windows) */
+    uint32_t prev, next; /* queue neighbours: prev is older (toward head), next newer */
+    unsigned char data[MEM_INLINE]; /* key, value; or (MEM_F_OUT) a pointer to a block of them */
 } mem_entry;
+_Static_assert(sizeof(mem_entry) == 112, "a cell is 112 bytes (see the memory budget in mem.c)");
 
 #define MEM_KLEN_MAX ((1u << 24) - 1)
 #define MEM_F_FREQ 0x03000000u /* 2-bit saturating hit counter of S3-FIFO */
 #define MEM_F_FREQ1 0x01000000u
 #define MEM_F_MAIN 0x04000000u /* in the main queue (else the small queue) */
-#define MEM_F_EXP 0x08000000u  /* an int64 expiry field follows the header */
+#define MEM_F_EXP 0x08000000u  /* the key has an expiry instant (exp) */
 #define MEM_F_TYPE 0x30000000u /* MEM_T_* << 28 */
+#define MEM_F_OUT 0x40000000u  /* key and value live in a block that data points to */
 #define MEM_TYPE_SHIFT 28
 
 enum { MEM_T_BYTES = 0, MEM_T_SET = 1, MEM_T_WINDOW = 2 };
@@ -67,17 +76,18 @@ enum { MEM_T_BYTES = 0, MEM_T_SET = 1, MEM_T_WINDOW = 2 };
 static inline uint32_t mem_meta(const mem_entry *e) { return __atomic_load_n(&e->meta, __ATOMIC_RELAXED); }
 static inline uint32_t mem_klen(const mem_entry *e) { return mem_meta(e) & MEM_KLEN_MAX; }
 static inline unsigned mem_type(const mem_entry *e) { return (mem_meta(e) & MEM_F_TYPE) >> MEM_TYPE_SHIFT; }
-static inline size_t mem_hdr(uint32_t meta) { return sizeof(mem_entry) + ((meta & MEM_F_EXP) ? 8 : 0); }
-static inline unsigned char *mem_key(mem_entry *e) { return e->tail + ((mem_meta(e) & MEM_F_EXP) ? 8 : 0); }
+/* Do klen + vlen bytes fit in a cell? */
+static inline int mem_fits(size_t klen, size_t vlen) { return klen + vlen <= MEM_INLINE; }
+static inline unsigned char *mem_block(const mem_entry *e)
+{
+    unsigned char *p;
+    memcpy(&p, e->data, sizeof p);
+    return p;
+}
+static inline unsigned char *mem_key(mem_entry *e) { return (mem_meta(e) & MEM_F_OUT) ? mem_block(e) : e->data; }
 static inline unsigned char *mem_val(mem_entry *e) { return mem_key(e) + mem_klen(e); }
 /* Expiry instant in ms on the env clock, 0 = none. */
-static inline int64_t mem_exp(const mem_entry *e)
-{
-    int64_t t = 0;
-    if (e->meta & MEM_F_EXP) memcpy(&t, e->tail, 8);
-    return t;
-}
-static inline void mem_set_exp_field(mem_entry *e, int64_t t) { memcpy(e->tail, &t, 8); }
+static inline int64_t mem_exp(const mem_entry *e) { return (e->meta & MEM_F_EXP) ? e->exp : 0; }
 static inline void *mem_ptr_val(mem_entry *e)
 {
     void *p;
@@ -151,7 +161,7 @@ typedef struct mem_shard {
     _Alignas(64) mem_lock lock; /* shards sit on their own cache lines (no false sharing) */
     uint32_t cap;               /* index slots */
     uint8_t *tags;              /* per slot: 0 empty, else 0x80 | 7 low bits of the hash */
-    mem_entry **ptrs;           /* per slot: the entry */
+    mem_entry **chunks;         /* per MEM_CHUNK slots: their cells */
     /* the rest */
     uint32_t grow_at;   /* entries at which the index grows (load factor 0.8) */
     uint32_t final_cap; /* index slots planned for a full shard (it grows further if needed) */
@@ -161,15 +171,18 @@ typedef struct mem_shard {
     uint32_t n_exp;     /* entries carrying an expiry field (the purge skips shards without) */
     uint32_t ghost_nb;  /* ghost buckets of MEM_GHOST_WAYS fingerprints */
     mem_queue small, main;
+    uint32_t keep;   /* slot of the entry an eviction must spare, followed as cells move */
     uint64_t bytes;  /* key + value bytes stored in this shard */
     uint16_t *ghost; /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
 } mem_shard;
 
 #define MEM_GHOST_WAYS 8
 
-/* Entries to free once the shard lock is released (free() can be slow; the lock is hot). */
+/* What removed entries owned (blocks, sets, windows), freed once the shard lock is released
+ * (free() can be slow; the lock is hot). */
 typedef struct mem_garbage {
-    mem_entry *e[8];
+    void *p[8];
+    uint8_t type[8]; /* MEM_T_* of a set or window; MEM_T_BYTES for a plain block */
     int n;
 } mem_garbage;
 
@@ -254,7 +267,7 @@ static inline uint64_t mem_hash(const void *key, size_t n)
 cw_status mem_shard_init(mem_shard *s, uint32_t share);
 /* Free every entry and the arrays. */
 void mem_shard_destroy(mem_shard *s);
-/* Drop every entry (freeing them), shrink the index back, clear the ghost. */
+/* Drop every entry (freeing what they own), shrink the index back, clear the ghost. */
 void mem_shard_clear(mem_backend *b, mem_shard *s);
 /* Home slot of a hash: multiply-shift, so any capacity works. */
 static inline uint32_t mem_home(const mem_shard *s, uint32_t h)
@@ -262,6 +275,17 @@ static inline uint32_t mem_home(const mem_shard *s, uint32_t h)
     return (uint32_t)(((uint64_t)h * s->cap) >> 32);
 }
 static inline uint8_t mem_tag(uint32_t h) { return (uint8_t)(0x80 | (h & 0x7f)); }
+/* Cells come in chunks of MEM_CHUNK (3.5 KiB), not one array: an index that grows frees
+ * chunks of one size, which the next shard to grow reuses. Arrays of a few hundred KiB
+ * instead met glibc's sliding mmap threshold, and left 12 MB of heap holes in a 1M-key cache.
+ * The chunk table is small (8 bytes per 32 slots) and mostly cached, and its load does not
+ * wait for the tag's. */
+#define MEM_CHUNK_SHIFT 5
+#define MEM_CHUNK (1u << MEM_CHUNK_SHIFT)
+static inline mem_entry *mem_at(const mem_shard *s, uint32_t slot)
+{
+    return &s->chunks[slot >> MEM_CHUNK_SHIFT][slot & (MEM_CHUNK - 1)];
+}
 /* Key equality without a call for the usual short keys (two overlapping word compares). */
 static inline int mem_key_eq(const unsigned char *a, const unsigned char *b, uint32_t n)
 {
@@ -278,28 +302,31 @@ static inline uint32_t mem_find(const mem_shard *s, uint32_t h, const void *key,
         uint8_t t = s->tags[i];
         if (t == 0) return MEM_NIL;
         if (t == tag) {
-            mem_entry *e = s->ptrs[i];
-            /* An entry of a short key and a 64-byte value spans two cache lines: ask for the
-             * second now, so that its miss overlaps the first one's. */
+            const mem_entry *e = mem_at(s, i);
+            /* A cell spans two or three cache lines: ask for the rest now, so that their
+             * misses overlap the first one's. */
             __builtin_prefetch((const char *)e + 64);
-            if (e->hash == h && mem_klen(e) == klen && mem_key_eq(mem_key(e), key, klen)) return i;
+            __builtin_prefetch((const char *)e + sizeof *e - 1);
+            uint32_t meta = mem_meta(e);
+            if (e->hash == h && (meta & MEM_KLEN_MAX) == klen &&
+                mem_key_eq((meta & MEM_F_OUT) ? mem_block(e) : e->data, key, klen))
+                return i;
         }
         if (++i == s->cap) i = 0;
     }
 }
-/* Insert e (not yet in the shard) in the queue S3-FIFO picks (the main queue when its hash
- * is in the ghost, or when to_main), first evicting from this shard what the bounds ask
- * (ending with at most one entry over ?size when the shard had nothing to evict: the caller
- * then relieves other shards). Evicted entries go to g. Returns its slot, or MEM_NIL on
- * CW_ENOMEM (e not inserted). */
-uint32_t mem_insert(mem_backend *b, mem_shard *s, mem_entry *e, int to_main, mem_garbage *g);
-/* Unlink the entry at slot from its queue and the index; returns it (caller frees). */
-mem_entry *mem_remove(mem_backend *b, mem_shard *s, uint32_t slot);
-/* Evict one entry by S3-FIFO, never the entry @keep (may be NULL). Returns 0 when nothing
- * could be evicted. */
-int mem_evict_one(mem_backend *b, mem_shard *s, const mem_entry *keep, mem_garbage *g);
-/* The entry at slot was replaced by a reallocation: point the index at it. */
-static inline void mem_replace_ptr(mem_shard *s, uint32_t slot, mem_entry *e) { s->ptrs[slot] = e; }
+/* Insert a copy of e (built by the caller, not in the shard; the shard takes over what it
+ * owns) in the queue S3-FIFO picks (the main queue when its hash is in the ghost, or when
+ * to_main), first evicting from this shard what the bounds ask (ending with at most one entry
+ * over ?size when the shard had nothing to evict: the caller then relieves other shards).
+ * Evicted entries' parts go to g. Returns its slot, or MEM_NIL on CW_ENOMEM (nothing taken). */
+uint32_t mem_insert(mem_backend *b, mem_shard *s, const mem_entry *e, int to_main, mem_garbage *g);
+/* Unlink the entry at slot from its queue and the index; what it owned goes to g (freed at
+ * once when g is NULL). Later cells of its cluster may move. */
+void mem_remove(mem_backend *b, mem_shard *s, uint32_t slot, mem_garbage *g);
+/* Evict one entry by S3-FIFO, never the entry at *keep (keep may be NULL; *keep is updated
+ * when that entry moves). Returns 0 when nothing could be evicted. */
+int mem_evict_one(mem_backend *b, mem_shard *s, uint32_t *keep, mem_garbage *g);
 /* Bytes an entry accounts for (key + value, or the members of a set / instants of a window). */
 uint64_t mem_entry_bytes(mem_entry *e);
 /* Account delta bytes to the shard (and the backend's total when max_bytes is set). */
@@ -318,18 +345,21 @@ static inline int mem_over_bytes(mem_backend *b)
 {
     return b->max_bytes && atomic_load_explicit(&b->bytes, memory_order_relaxed) > b->max_bytes;
 }
-/* Free an entry and whatever it points to (set, window). */
-void mem_entry_free(mem_entry *e);
-static inline void mem_garbage_add(mem_garbage *g, mem_entry *e)
+/* Free what an entry owns (its block, set or window); the cell itself is the index's. */
+void mem_entry_release(mem_entry *e);
+void mem_garbage_put(mem_garbage *g, void *p, unsigned type); /* p may be NULL */
+/* Hand what e owns to g (or free it now when g is NULL). */
+static inline void mem_garbage_take(mem_garbage *g, mem_entry *e)
 {
-    if (g->n < (int)(sizeof g->e / sizeof g->e[0])) g->e[g->n++] = e;
-    else mem_entry_free(e);
+    if (!g) {
+        mem_entry_release(e);
+        return;
+    }
+    unsigned t = mem_type(e);
+    if (t != MEM_T_BYTES) mem_garbage_put(g, mem_ptr_val(e), t);
+    if (e->meta & MEM_F_OUT) mem_garbage_put(g, mem_block(e), MEM_T_BYTES);
 }
-static inline void mem_garbage_free(mem_garbage *g)
-{
-    for (int i = 0; i < g->n; i++) mem_entry_free(g->e[i]);
-    g->n = 0;
-}
+void mem_garbage_free(mem_garbage *g);
 
 /* ---- walk.c: operations over every shard ------------------------------------------------- */
 /* Remove expired entries from every shard (stop, when set, ends it early). */

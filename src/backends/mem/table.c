@@ -3,16 +3,18 @@
  * and eviction. Every function here runs under the shard's lock (see mem.c for the design).
  *
  * Index: open addressing with linear probing over two parallel arrays, a tag byte per slot
- * (0 = empty, else 0x80 | 7 hash bits) and an entry pointer per slot. A probe reads tag
- * bytes, which sit 64 to a cache line, and dereferences an entry only when the tag matches
+ * (0 = empty, else 0x80 | 7 hash bits) and a 112-byte entry cell per slot (mem.h). A probe
+ * reads tag bytes, which sit 64 to a cache line, and reads a cell only when the tag matches
  * (a false match costs one in 128). The home slot is (hash * cap) >> 32, so the capacity need
- * not be a power of two: a shard filled to its share has about share / 0.8 slots. Deletion shifts the
- * following cluster back (Knuth's algorithm R) instead of leaving tombstones, so probe lengths
- * never degrade and a miss stops at the first empty slot. The index starts small and doubles
- * until it reaches its final size, so a big, mostly empty cache costs little.
+ * not be a power of two: a shard filled to its share has about share / 0.875 slots (cells are
+ * big, so the load is higher than the usual 0.8: see the memory budget in mem.c). Deletion
+ * shifts the following cluster back (Knuth's algorithm R) instead of leaving tombstones, so
+ * probe lengths never degrade and a miss stops at the first empty slot. The index starts
+ * small and doubles until it reaches its final size, so a big, mostly empty cache costs little.
  *
  * Queue links are slot numbers, so when the shift moves an entry to another slot, its two
  * neighbours (or the queue ends) are re-pointed; resizing rebuilds the links queue by queue.
+ * The shift copies the cell; s->keep follows the one entry an eviction must spare.
  */
 #include "mem.h"
 
@@ -31,9 +33,9 @@ void mem_lock_slow(mem_lock *l)
 
 /* ---- index ---------------------------------------------------------------------------------- */
 
-enum { INITIAL_CAP = 16 };
+enum { INITIAL_CAP = MEM_CHUNK };
 
-static uint32_t grow_threshold(uint32_t cap) { return cap - cap / 5; }
+static uint32_t grow_threshold(uint32_t cap) { return cap - cap / 8; }
 
 static uint32_t isqrt(uint32_t x)
 {
@@ -42,14 +44,14 @@ static uint32_t isqrt(uint32_t x)
     return r;
 }
 
-/* Put e in the first free slot of its probe sequence; returns the slot. */
-static uint32_t place(mem_shard *s, mem_entry *e)
+/* Copy e into the first free slot of its probe sequence; returns the slot. */
+static uint32_t place(mem_shard *s, const mem_entry *e)
 {
     uint32_t i = mem_home(s, e->hash);
     while (s->tags[i])
         if (++i == s->cap) i = 0;
     s->tags[i] = mem_tag(e->hash);
-    s->ptrs[i] = e;
+    *mem_at(s, i) = *e;
     return i;
 }
 
@@ -58,19 +60,44 @@ static mem_queue *queue_of(mem_shard *s, const mem_entry *e)
     return (e->meta & MEM_F_MAIN) ? &s->main : &s->small;
 }
 
+static void chunks_free(mem_entry **chunks, uint32_t cap)
+{
+    if (!chunks) return;
+    for (uint32_t c = 0; c < cap / MEM_CHUNK; c++) cw_free(chunks[c]);
+    cw_free(chunks);
+}
+
+/* The arrays of an index of cap slots (a multiple of MEM_CHUNK; tags zeroed), or CW_ENOMEM. */
+static cw_status index_alloc(uint32_t cap, uint8_t **tags, mem_entry ***chunks)
+{
+    uint32_t n = cap / MEM_CHUNK;
+    *tags = cw_calloc(cap, 1);
+    *chunks = cw_calloc(n, sizeof **chunks);
+    for (uint32_t c = 0; *tags && *chunks && c < n; c++)
+        if (!((*chunks)[c] = cw_malloc(MEM_CHUNK * sizeof(mem_entry)))) break;
+    if (*tags && *chunks && (*chunks)[n - 1]) return CW_OK;
+    cw_free(*tags);
+    chunks_free(*chunks, cap); /* the table is zeroed: unallocated chunks are NULL */
+    return CW_ENOMEM;
+}
+
+/* Slots for n: a whole number of chunks. */
+static uint32_t round_cap(uint64_t n)
+{
+    n = (n + MEM_CHUNK - 1) & ~(uint64_t)(MEM_CHUNK - 1);
+    return n > UINT32_MAX - MEM_CHUNK ? UINT32_MAX - MEM_CHUNK + 1 : (uint32_t)n;
+}
+
 static cw_status index_resize(mem_shard *s, uint32_t ncap)
 {
-    uint8_t *nt = cw_calloc(ncap, 1);
-    mem_entry **np = cw_malloc((size_t)ncap * sizeof *np);
-    if (!nt || !np) {
-        cw_free(nt);
-        cw_free(np);
-        return CW_ENOMEM;
-    }
+    uint8_t *nt;
+    mem_entry **nchunks;
+    if (index_alloc(ncap, &nt, &nchunks)) return CW_ENOMEM;
     uint8_t *ot = s->tags;
-    mem_entry **op = s->ptrs;
+    mem_entry **ochunks = s->chunks;
+    uint32_t ocap = s->cap;
     s->tags = nt;
-    s->ptrs = np;
+    s->chunks = nchunks;
     s->cap = ncap;
     s->grow_at = grow_threshold(ncap);
     /* Re-place entries queue by queue, oldest first, relinking with the new slot numbers. */
@@ -80,20 +107,20 @@ static cw_status index_resize(mem_shard *s, uint32_t ncap)
         uint32_t id = q->head, prev = MEM_NIL;
         q->head = q->tail = MEM_NIL;
         while (id != MEM_NIL) {
-            mem_entry *e = op[id];
-            uint32_t next = e->next;
-            uint32_t ns = place(s, e);
-            e->prev = prev;
-            e->next = MEM_NIL;
+            const mem_entry *o = &ochunks[id >> MEM_CHUNK_SHIFT][id & (MEM_CHUNK - 1)];
+            uint32_t next = o->next;
+            uint32_t ns = place(s, o);
+            mem_at(s, ns)->prev = prev;
+            mem_at(s, ns)->next = MEM_NIL;
             if (prev == MEM_NIL) q->head = ns;
-            else np[prev]->next = ns;
+            else mem_at(s, prev)->next = ns;
             prev = ns;
             id = next;
         }
         q->tail = prev;
     }
     cw_free(ot);
-    cw_free(op);
+    chunks_free(ochunks, ocap);
     return CW_OK;
 }
 
@@ -102,9 +129,9 @@ static void relink(mem_shard *s, mem_entry *e, uint32_t to)
 {
     mem_queue *q = queue_of(s, e);
     if (e->prev == MEM_NIL) q->head = to;
-    else s->ptrs[e->prev]->next = to;
+    else mem_at(s, e->prev)->next = to;
     if (e->next == MEM_NIL) q->tail = to;
-    else s->ptrs[e->next]->prev = to;
+    else mem_at(s, e->next)->prev = to;
 }
 
 /* Empty slot i and shift back the rest of its cluster (every entry must be linked). */
@@ -116,15 +143,15 @@ static void index_delete(mem_shard *s, uint32_t i)
         for (;;) {
             if (++j == s->cap) j = 0;
             if (!s->tags[j]) return;
-            uint32_t k = mem_home(s, s->ptrs[j]->hash);
+            uint32_t k = mem_home(s, mem_at(s, j)->hash);
             /* The entry at j may fill the hole at i unless its home lies cyclically in (i, j]. */
             int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
             if (!stays) break;
         }
-        mem_entry *e = s->ptrs[j];
         s->tags[i] = s->tags[j];
-        s->ptrs[i] = e;
-        relink(s, e, i);
+        *mem_at(s, i) = *mem_at(s, j);
+        relink(s, mem_at(s, i), i);
+        if (s->keep == j) s->keep = i;
         i = j;
     }
 }
@@ -133,22 +160,22 @@ static void index_delete(mem_shard *s, uint32_t i)
 
 static void q_push(mem_shard *s, mem_queue *q, uint32_t slot)
 {
-    mem_entry *e = s->ptrs[slot];
+    mem_entry *e = mem_at(s, slot);
     e->next = MEM_NIL;
     e->prev = q->tail;
     if (q->tail == MEM_NIL) q->head = slot;
-    else s->ptrs[q->tail]->next = slot;
+    else mem_at(s, q->tail)->next = slot;
     q->tail = slot;
     q->count++;
 }
 
 static void q_unlink(mem_shard *s, mem_queue *q, uint32_t slot)
 {
-    mem_entry *e = s->ptrs[slot];
+    mem_entry *e = mem_at(s, slot);
     if (e->prev == MEM_NIL) q->head = e->next;
-    else s->ptrs[e->prev]->next = e->next;
+    else mem_at(s, e->prev)->next = e->next;
     if (e->next == MEM_NIL) q->tail = e->prev;
-    else s->ptrs[e->next]->prev = e->prev;
+    else mem_at(s, e->next)->prev = e->prev;
     q->count--;
 }
 
@@ -192,9 +219,12 @@ cw_status mem_shard_init(mem_shard *s, uint32_t share)
     memset(s, 0, sizeof *s);
     atomic_init(&s->lock.v, 0);
     s->share = share;
-    /* Keys spread over shards binomially: plan the index for the share plus 3 standard
-     * deviations, at load factor 0.8, so that filling the cache rarely regrows it. */
-    s->final_cap = (uint32_t)(((uint64_t)share + 3 * isqrt(share) + 4) * 5 / 4 + 1);
+    s->keep = MEM_NIL;
+    /* Keys spread over shards binomially: plan the index for the share plus 2 standard
+     * deviations, at load factor 0.875, so that filling the cache seldom regrows it (about
+     * one shard in 40, by a quarter) and a full cache costs about 133 bytes of cells per key
+     * (see the memory budget in mem.c). */
+    s->final_cap = round_cap(((uint64_t)share + 2 * isqrt(share) + 4) * 8 / 7 + 1);
     s->small_max = share / 10 ? share / 10 : 1;
     s->small.head = s->small.tail = s->main.head = s->main.tail = MEM_NIL;
     /* Ghost of half the main queue's size: on Zipf-like traffic a ghost as large as the main
@@ -205,9 +235,7 @@ cw_status mem_shard_init(mem_shard *s, uint32_t share)
     s->ghost = cw_calloc((size_t)s->ghost_nb * MEM_GHOST_WAYS, sizeof *s->ghost);
     s->cap = s->final_cap < INITIAL_CAP ? s->final_cap : INITIAL_CAP;
     s->grow_at = grow_threshold(s->cap);
-    s->tags = cw_calloc(s->cap, 1);
-    s->ptrs = cw_malloc((size_t)s->cap * sizeof *s->ptrs);
-    if (!s->ghost || !s->tags || !s->ptrs) {
+    if (!s->ghost || index_alloc(s->cap, &s->tags, &s->chunks)) {
         mem_shard_destroy(s);
         return CW_ENOMEM;
     }
@@ -218,17 +246,17 @@ static void free_all_entries(mem_shard *s)
 {
     if (!s->tags) return;
     for (uint32_t i = 0; i < s->cap; i++)
-        if (s->tags[i]) mem_entry_free(s->ptrs[i]);
+        if (s->tags[i]) mem_entry_release(mem_at(s, i));
 }
 
 void mem_shard_destroy(mem_shard *s)
 {
     free_all_entries(s);
     cw_free(s->tags);
-    cw_free(s->ptrs);
+    chunks_free(s->chunks, s->cap);
     cw_free(s->ghost);
     s->tags = NULL;
-    s->ptrs = NULL;
+    s->chunks = NULL;
     s->ghost = NULL;
 }
 
@@ -243,18 +271,16 @@ void mem_shard_clear(mem_backend *b, mem_shard *s)
     memset(s->ghost, 0, (size_t)s->ghost_nb * MEM_GHOST_WAYS * sizeof *s->ghost);
     /* Shrink the index back; if that allocation fails keep the big (now empty) one. */
     uint32_t ncap = s->final_cap < INITIAL_CAP ? s->final_cap : INITIAL_CAP;
-    uint8_t *nt = cw_calloc(ncap, 1);
-    mem_entry **np = cw_malloc((size_t)ncap * sizeof *np);
-    if (nt && np) {
+    uint8_t *nt;
+    mem_entry **nchunks;
+    if (index_alloc(ncap, &nt, &nchunks) == CW_OK) {
         cw_free(s->tags);
-        cw_free(s->ptrs);
+        chunks_free(s->chunks, s->cap);
         s->tags = nt;
-        s->ptrs = np;
+        s->chunks = nchunks;
         s->cap = ncap;
         s->grow_at = grow_threshold(ncap);
     } else {
-        cw_free(nt);
-        cw_free(np);
         memset(s->tags, 0, s->cap);
     }
 }
@@ -270,27 +296,49 @@ uint64_t mem_entry_bytes(mem_entry *e)
     }
 }
 
-void mem_entry_free(mem_entry *e)
+static void free_part(void *p, unsigned type)
 {
-    if (!e) return;
-    switch (mem_type(e)) {
-    case MEM_T_SET: mem_set_free(mem_ptr_val(e)); break;
-    case MEM_T_WINDOW: mem_window_free(mem_ptr_val(e)); break;
-    default: break;
+    switch (type) {
+    case MEM_T_SET: mem_set_free(p); break;
+    case MEM_T_WINDOW: mem_window_free(p); break;
+    default: cw_free(p); break;
     }
-    cw_free(e);
 }
 
-mem_entry *mem_remove(mem_backend *b, mem_shard *s, uint32_t slot)
+void mem_entry_release(mem_entry *e)
 {
-    mem_entry *e = s->ptrs[slot];
+    unsigned t = mem_type(e);
+    if (t != MEM_T_BYTES) free_part(mem_ptr_val(e), t);
+    if (e->meta & MEM_F_OUT) cw_free(mem_block(e));
+}
+
+void mem_garbage_put(mem_garbage *g, void *p, unsigned type)
+{
+    if (!p) return;
+    if (g->n == (int)(sizeof g->p / sizeof g->p[0])) {
+        free_part(p, type); /* full: free it now, under the lock */
+        return;
+    }
+    g->p[g->n] = p;
+    g->type[g->n++] = (uint8_t)type;
+}
+
+void mem_garbage_free(mem_garbage *g)
+{
+    for (int i = 0; i < g->n; i++) free_part(g->p[i], g->type[i]);
+    g->n = 0;
+}
+
+void mem_remove(mem_backend *b, mem_shard *s, uint32_t slot, mem_garbage *g)
+{
+    mem_entry *e = mem_at(s, slot);
     q_unlink(s, queue_of(s, e), slot);
-    index_delete(s, slot);
     s->count--;
     atomic_fetch_sub_explicit(&b->count, 1, memory_order_relaxed);
     if (e->meta & MEM_F_EXP) s->n_exp--;
     mem_account(b, s, -(int64_t)mem_entry_bytes(e));
-    return e;
+    mem_garbage_take(g, e);
+    index_delete(s, slot);
 }
 
 /* ---- S3-FIFO eviction -------------------------------------------------------------------------
@@ -302,87 +350,93 @@ mem_entry *mem_remove(mem_backend *b, mem_shard *s, uint32_t slot)
 
 static int freq(const mem_entry *e) { return (int)((e->meta & MEM_F_FREQ) >> 24); }
 
-static int evict_main(mem_backend *b, mem_shard *s, const mem_entry *keep, mem_garbage *g)
+static int evict_main(mem_backend *b, mem_shard *s, mem_garbage *g)
 {
     /* Each pass round the queue lowers every counter, so after 4 passes only `keep` (which
      * is never evicted) could remain: stop there. */
     uint64_t budget = 4 * (uint64_t)s->main.count + 1;
     while (s->main.count && budget--) {
         uint32_t slot = s->main.head;
-        mem_entry *e = s->ptrs[slot];
-        if (e == keep || freq(e) > 0) {
-            if (e != keep) e->meta -= MEM_F_FREQ1;
+        mem_entry *e = mem_at(s, slot);
+        if (slot == s->keep || freq(e) > 0) {
+            if (slot != s->keep) e->meta -= MEM_F_FREQ1;
             q_unlink(s, &s->main, slot);
             q_push(s, &s->main, slot);
             continue;
         }
-        mem_garbage_add(g, mem_remove(b, s, slot));
+        mem_remove(b, s, slot, g);
         return 1;
     }
     return 0;
 }
 
-static int evict_small(mem_backend *b, mem_shard *s, const mem_entry *keep, mem_garbage *g)
+static int evict_small(mem_backend *b, mem_shard *s, mem_garbage *g)
 {
     /* A shard may hold more than its share (keys do not spread evenly): main takes the rest. */
     uint32_t full = s->count > s->share ? s->count : s->share;
     uint32_t main_max = full - (full > s->small_max ? s->small_max : 0);
     while (s->small.count) {
         uint32_t slot = s->small.head;
-        mem_entry *e = s->ptrs[slot];
-        if (e == keep || freq(e) > 0) {
+        mem_entry *e = mem_at(s, slot);
+        if (slot == s->keep || freq(e) > 0) {
             q_unlink(s, &s->small, slot);
             e->meta |= MEM_F_MAIN;
             q_push(s, &s->main, slot);
             /* Unlike the paper's loop, stop at the first eviction wherever it happened, so a
              * set evicts exactly one entry and a full shard stays full (same hit ratio). */
-            if (s->main.count > main_max && evict_main(b, s, keep, g)) return 1;
+            if (s->main.count > main_max && evict_main(b, s, g)) return 1;
             continue;
         }
         uint32_t h = e->hash;
-        mem_garbage_add(g, mem_remove(b, s, slot));
+        mem_remove(b, s, slot, g);
         ghost_add(s, h);
         return 1;
     }
     return 0;
 }
 
-int mem_evict_one(mem_backend *b, mem_shard *s, const mem_entry *keep, mem_garbage *g)
+int mem_evict_one(mem_backend *b, mem_shard *s, uint32_t *keep, mem_garbage *g)
 {
     if (!s->count) return 0;
     int n = 0;
-    if (s->small.count >= s->small_max || !s->main.count) n = evict_small(b, s, keep, g);
-    if (!n) n = evict_main(b, s, keep, g);
+    s->keep = keep ? *keep : MEM_NIL;
+    int small_first = s->small.count >= s->small_max || !s->main.count;
+    if (small_first) n = evict_small(b, s, g);
+    if (!n) n = evict_main(b, s, g);
+    if (!n && !small_first) n = evict_small(b, s, g); /* main held only the spared entry */
+    if (keep) *keep = s->keep;
+    s->keep = MEM_NIL;
     return n;
 }
 
-uint32_t mem_insert(mem_backend *b, mem_shard *s, mem_entry *e, int to_main, mem_garbage *g)
+uint32_t mem_insert(mem_backend *b, mem_shard *s, const mem_entry *e, int to_main, mem_garbage *g)
 {
     /* Claim a place under ?size first, so that racing inserts never both take the last one:
      * an insert that finds the cache full evicts one entry (here when it can). */
     if (atomic_fetch_add_explicit(&b->count, 1, memory_order_relaxed) >= b->size)
         mem_evict_one(b, s, NULL, g);
     if (b->max_bytes) {
-        uint64_t need = mem_entry_bytes(e);
+        uint64_t need = mem_entry_bytes((mem_entry *)e);
         while (s->count && atomic_load_explicit(&b->bytes, memory_order_relaxed) + need > b->max_bytes)
             if (!mem_evict_one(b, s, NULL, g)) break;
     }
     if (s->count + 1 > s->grow_at) {
         uint32_t ncap = 0;
         if (s->cap < s->final_cap) ncap = s->cap > s->final_cap / 2 ? s->final_cap : s->cap * 2;
-        else if (s->cap < UINT32_MAX / 2) ncap = s->cap + s->cap / 4 + 16; /* beyond the plan */
+        else if (s->cap < UINT32_MAX / 2) ncap = round_cap((uint64_t)s->cap + s->cap / 4 + 16); /* beyond the plan */
         if (!ncap || index_resize(s, ncap) != CW_OK) {
             atomic_fetch_sub_explicit(&b->count, 1, memory_order_relaxed);
             return MEM_NIL;
         }
     }
     if (!to_main && ghost_take(s, e->hash)) to_main = 1;
-    if (to_main) e->meta |= MEM_F_MAIN;
-    else e->meta &= ~MEM_F_MAIN;
     uint32_t slot = place(s, e);
+    mem_entry *c = mem_at(s, slot);
+    if (to_main) c->meta |= MEM_F_MAIN;
+    else c->meta &= ~MEM_F_MAIN;
     q_push(s, to_main ? &s->main : &s->small, slot);
     s->count++;
-    if (e->meta & MEM_F_EXP) s->n_exp++;
-    mem_account(b, s, (int64_t)mem_entry_bytes(e));
+    if (c->meta & MEM_F_EXP) s->n_exp++;
+    mem_account(b, s, (int64_t)mem_entry_bytes(c));
     return slot;
 }

@@ -17,9 +17,9 @@ static uint64_t sweep(mem_backend *b, mem_shard *s, int (*pred)(mem_backend *, m
 {
     uint64_t n = 0;
     for (uint32_t i = 0; i < s->cap;) {
-        int verdict = s->tags[i] ? pred(b, s->ptrs[i], ud) : 0;
+        int verdict = s->tags[i] ? pred(b, mem_at(s, i), ud) : 0;
         if (verdict) {
-            mem_entry_free(mem_remove(b, s, i));
+            mem_remove(b, s, i, NULL);
             n += verdict == 1;
             continue;
         }
@@ -154,7 +154,7 @@ cw_status mem_op_scan(cw_backend *bk, const char *pattern, size_t plen, size_t b
         mem_lock_acquire(&s->lock);
         for (uint32_t j = 0; j < s->cap; j++) {
             if (!s->tags[j]) continue;
-            mem_entry *e = s->ptrs[j];
+            mem_entry *e = mem_at(s, j);
             int64_t t = mem_exp(e);
             if (t) {
                 if (!now) now = mem_now_ms(b);

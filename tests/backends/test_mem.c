@@ -976,6 +976,31 @@ static int max_bytes_holds_when_main_holds_only_the_grown_key(void)
     return 0;
 }
 
+/* Reads of 8 to 16-byte keys compare the key's first and last 8 bytes; keys alike in one of
+ * them (and in tag and home, here and there among thousands) must not be taken for each other. */
+static int reads_compare_whole_keys(void)
+{
+    fx f;
+    cw_value v = { 0 };
+    char k[32], val[32];
+    CHECK_OK(fx_open(&f, "mem://?size=20000&check_interval=0"));
+    for (int i = 0; i < 6000; i++) { /* same first word, or same last word */
+        int n = i % 2 ? snprintf(k, sizeof k, "samehead%d", i) : snprintf(k, sizeof k, "%dsametail", i);
+        snprintf(val, sizeof val, "v%d", i);
+        CHECK_OK(f.ops->set(f.b, k, (size_t)n, val, strlen(val), CW_NO_EXPIRY, CW_SET_ALWAYS));
+    }
+    for (int i = 0; i < 12000; i++) { /* the odd thousands are absent */
+        int n = i % 2 ? snprintf(k, sizeof k, "samehead%d", i) : snprintf(k, sizeof k, "%dsametail", i);
+        cw_status st = f.ops->get(f.b, k, (size_t)n, &v);
+        CHECK_ST(st, i < 6000 ? CW_OK : CW_NOTFOUND);
+        snprintf(val, sizeof val, "v%d", i);
+        if (st == CW_OK) CHECK_VAL(v, val);
+    }
+    cw_value_free(&v);
+    fx_close(&f);
+    return 0;
+}
+
 /* ---- through the public cache API --------------------------------------------------------------- */
 
 static int through_cache_api(void)
@@ -1074,6 +1099,7 @@ static const cw_test tests[] = {
     CW_TEST(cells_and_blocks_model_check),
     CW_TEST(growing_entry_survives_its_evictions),
     CW_TEST(max_bytes_holds_when_main_holds_only_the_grown_key),
+    CW_TEST(reads_compare_whole_keys),
     CW_TEST(through_cache_api),
     { 0 }
 };

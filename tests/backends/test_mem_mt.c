@@ -189,7 +189,8 @@ static void *rw_main(void *p)
     for (int i = 0; i < a->ops; i++) {
         uint64_t r = xs(&x);
         uint32_t id = (uint32_t)(r % RW_KEYS);
-        int n = snprintf(k, sizeof k, "rw:%u", id);
+        /* keys of 4 to 17 bytes: both of mem's read paths (8 to 16 bytes, and the rest) */
+        int n = snprintf(k, sizeof k, "rw:%u%.*s", id, (int)(id % 12), "............");
         int what = (int)((r >> 32) % 100);
         if (what < 55) {
             cw_status st = a->m->ops->get(a->m->b, k, (size_t)n, &v);

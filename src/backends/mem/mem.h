@@ -233,11 +233,19 @@ static inline uint64_t mem_mix(uint64_t a, uint64_t b)
 }
 static inline uint64_t mem_r64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static inline uint64_t mem_r32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+#define MEM_K0 0xa0761d6478bd642full
+#define MEM_K1 0xe7037ed1a0b428dbull
+#define MEM_K2 0x8ebc6af09c88c6e3ull
+/* The last step, from the key's last two words a and b (see mem_hash). */
+static inline uint64_t mem_hash_end(uint64_t a, uint64_t b, uint64_t seed, size_t n)
+{
+    return mem_mix(MEM_K1 ^ n, mem_mix(a ^ MEM_K1, b ^ seed) ^ MEM_K0);
+}
 static inline uint64_t mem_hash(const void *key, size_t n)
 {
     const unsigned char *p = key;
-    const uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull, k2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t a, b, seed = k2;
+    const uint64_t k1 = MEM_K1;
+    uint64_t a, b, seed = MEM_K2;
     if (n <= 16) { /* the common case: two (possibly overlapping) words, no loop */
         if (n >= 8) {
             a = mem_r64(p);
@@ -259,7 +267,7 @@ static inline uint64_t mem_hash(const void *key, size_t n)
         a = mem_r64(p + left - 16);
         b = mem_r64(p + left - 8);
     }
-    return mem_mix(k1 ^ n, mem_mix(a ^ k1, b ^ seed) ^ k0);
+    return mem_hash_end(a, b, seed, n);
 }
 
 /* ---- table.c: index, queues, eviction (all under the shard lock) -------------------------- */

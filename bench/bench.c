@@ -55,6 +55,18 @@ uint64_t bench_rss_bytes(void)
     return rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+double bench_quantile(double *v, size_t n, double p)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return v[(size_t)(p * (double)(n - 1))];
+}
+
 int main(int argc, char **argv)
 {
     const char *want = "W1,W2,W3,W4,W5,W6,W7";

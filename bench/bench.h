@@ -6,6 +6,7 @@
 #ifndef CW_BENCH_H
 #define CW_BENCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <cashews.h>
 
@@ -21,6 +22,8 @@ double bench_now(void);           /* CLOCK_MONOTONIC seconds */
 uint64_t bench_rng(uint64_t *s);  /* splitmix64, fixed seeds for repeatable runs */
 /* Current resident set size in bytes (from /proc/self/statm). */
 uint64_t bench_rss_bytes(void);
+/* Sort v (n doubles) ascending and return the element at fraction p (0.5: the median). */
+double bench_quantile(double *v, size_t n, double p);
 
 int bench_w1(const bench_args *a);
 int bench_w2(const bench_args *a);

@@ -20,19 +20,6 @@
 #define W6_KEYS 1000
 #define WARMUP 5000
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-    qsort(v, n, sizeof *v, cmp_double);
-    size_t i = (size_t)(p * (double)(n - 1));
-    return v[i];
-}
-
 static cw_cache *open_cache(int port, const char *query)
 {
     cw_cache *c = NULL;
@@ -117,8 +104,8 @@ int bench_w5(const bench_args *a)
     }
     total = bench_now() - t0;
     double set_ns = total * 1e9 / N_OPS;
-    bench_emit("W5", "redis", "set", 1, N_OPS, total, -1, pct(lat, N_OPS, 0.5) * 1e9,
-               pct(lat, N_OPS, 0.99) * 1e9);
+    bench_emit("W5", "redis", "set", 1, N_OPS, total, -1, bench_quantile(lat, N_OPS, 0.5) * 1e9,
+               bench_quantile(lat, N_OPS, 0.99) * 1e9);
     t0 = bench_now();
     for (int i = 0; i < N_OPS; i++) {
         double s = bench_now();
@@ -127,8 +114,8 @@ int bench_w5(const bench_args *a)
     }
     total = bench_now() - t0;
     double get_ns = total * 1e9 / N_OPS;
-    bench_emit("W5", "redis", "get", 1, N_OPS, total, -1, pct(lat, N_OPS, 0.5) * 1e9,
-               pct(lat, N_OPS, 0.99) * 1e9);
+    bench_emit("W5", "redis", "get", 1, N_OPS, total, -1, bench_quantile(lat, N_OPS, 0.5) * 1e9,
+               bench_quantile(lat, N_OPS, 0.99) * 1e9);
     if (base_set.rps > 0)
         bench_emit("W5", "redis-benchmark", "set", 1, N_OPS, N_OPS / base_set.rps, -1,
                    base_set.p50_ms * 1e6, base_set.p99_ms * 1e6);

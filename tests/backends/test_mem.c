@@ -1001,6 +1001,108 @@ static int reads_compare_whole_keys(void)
     return 0;
 }
 
+/* ---- out of memory ------------------------------------------------------------------------------
+ * SQLite's way: run a script of operations once counting allocations, then once for every k
+ * with the k-th allocation failing. Each call must succeed or say CW_ENOMEM; one that failed
+ * must leave what was stored before it (a failed overwrite keeps the old value, a failed
+ * insert leaves the key absent); and nothing may leak (the ASan run of the suite checks). The
+ * script grows one shard's index twice and moves values between cells and blocks (about 120
+ * allocations; a leak on a failed index growth, or a length changed by a failed resize, makes
+ * it fail). */
+
+static long oom_count;     /* allocations so far */
+static long oom_fail_at;   /* the allocation that fails (-1: none) */
+static int oom_failed;     /* it happened */
+static int oom_fail_now(void)
+{
+    if (oom_count++ != oom_fail_at) return 0;
+    oom_failed = 1;
+    return 1;
+}
+static void *oom_malloc(size_t n) { return oom_fail_now() ? NULL : malloc(n); }
+static void *oom_calloc(size_t n, size_t s) { return oom_fail_now() ? NULL : calloc(n, s); }
+static void *oom_realloc(void *p, size_t n) { return oom_fail_now() ? NULL : realloc(p, n); }
+
+enum { OOM_KEYS = 70 };
+
+/* The script; model[i] holds the value length stored under key i (-1: absent). */
+static int oom_script(fx *f, int *model, int64_t *ctr)
+{
+    char k[96];
+    unsigned char val[200];
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < OOM_KEYS; i++) {
+            int n = snprintf(k, sizeof k, "oom:%d:%.*s", i, i % 80, "................................................................................");
+            int len = (i * 37 + round * 61) % 200; /* both sides of the cell's 84 bytes */
+            memset(val, 'a' + (i + round) % 26, (size_t)len);
+            cw_status st = f->ops->set(f->b, k, (size_t)n, val, (size_t)len, round ? 5000 : CW_NO_EXPIRY, CW_SET_ALWAYS);
+            if (st != CW_OK && st != CW_ENOMEM) return 1;
+            if (st == CW_OK) model[i] = len | (((i + round) % 26) << 16);
+        }
+    char ck[71];
+    memset(ck, 'c', 70);
+    ck[70] = 0;
+    static const int64_t steps[] = { 7, INT64_C(999999999999999), -INT64_C(1000000000000000), 3 };
+    for (int s = 0; s < 4; s++) {
+        int64_t got = 0;
+        cw_status st = f->ops->incr(f->b, ck, 70, steps[s], CW_NO_EXPIRY, &got);
+        if (st != CW_OK && st != CW_ENOMEM) return 1;
+        if (st == CW_OK) {
+            *ctr += steps[s];
+            if (got != *ctr) return 1;
+        }
+    }
+    return 0;
+}
+
+static int allocation_failures_are_reported_and_harmless(void)
+{
+    cw_allocators a = { oom_malloc, oom_calloc, oom_realloc, free };
+    long total = -1;
+    for (long fail_at = -1; fail_at < total || total < 0; fail_at++) {
+        fx f;
+        CHECK_OK(fx_open(&f, "mem://?size=100&check_interval=0")); /* one shard: its index grows twice */
+        int model[OOM_KEYS];
+        for (int i = 0; i < OOM_KEYS; i++) model[i] = -1;
+        int64_t ctr = 0;
+        oom_count = 0;
+        oom_fail_at = fail_at;
+        oom_failed = 0;
+        cw_set_allocators(&a);
+        int bad = oom_script(&f, model, &ctr);
+        long used = oom_count;
+        cw_set_allocators(NULL);
+        CHECK(!bad);
+        if (fail_at < 0) total = used; /* the counting run */
+        else CHECK(oom_failed);
+        /* what the calls that succeeded stored is there; nothing else is */
+        cw_value v = { 0 };
+        char k[96];
+        uint64_t live = 0;
+        for (int i = 0; i < OOM_KEYS; i++) {
+            int n = snprintf(k, sizeof k, "oom:%d:%.*s", i, i % 80, "................................................................................");
+            cw_status st = f.ops->get(f.b, k, (size_t)n, &v);
+            CHECK_ST(st, model[i] < 0 ? CW_NOTFOUND : CW_OK);
+            if (st != CW_OK) continue;
+            live++;
+            size_t len = (size_t)(model[i] & 0xffff);
+            CHECK_EQ_INT(v.len, len);
+            for (size_t j = 0; j < len; j++) CHECK(v.data[j] == 'a' + (model[i] >> 16));
+        }
+        char ck[71];
+        memset(ck, 'c', 70);
+        ck[70] = 0;
+        int64_t got = 0;
+        CHECK_OK(f.ops->incr(f.b, ck, 70, 0, CW_NO_EXPIRY, &got));
+        CHECK_EQ_INT(got, ctr);
+        CHECK_EQ_INT(count(&f), live + 1);
+        cw_value_free(&v);
+        fx_close(&f);
+    }
+    CHECK(total > 20); /* the script did allocate: index growth, blocks */
+    return 0;
+}
+
 /* ---- through the public cache API --------------------------------------------------------------- */
 
 static int through_cache_api(void)
@@ -1100,6 +1202,7 @@ static const cw_test tests[] = {
     CW_TEST(growing_entry_survives_its_evictions),
     CW_TEST(max_bytes_holds_when_main_holds_only_the_grown_key),
     CW_TEST(reads_compare_whole_keys),
+    CW_TEST(allocation_failures_are_reported_and_harmless),
     CW_TEST(through_cache_api),
     { 0 }
 };

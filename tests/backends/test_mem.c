@@ -1006,9 +1006,10 @@ static int reads_compare_whole_keys(void)
  * with the k-th allocation failing. Each call must succeed or say CW_ENOMEM; one that failed
  * must leave what was stored before it (a failed overwrite keeps the old value, a failed
  * insert leaves the key absent); and nothing may leak (the ASan run of the suite checks). The
- * script grows one shard's index twice and moves values between cells and blocks (about 120
- * allocations; a leak on a failed index growth, or a length changed by a failed resize, makes
- * it fail). */
+ * script grows one shard's index twice, moves values between cells and blocks, grows a
+ * bitmap out of its cell, and creates a set and a window under keys long enough to need a
+ * block (a leak on a failed index growth or set creation, or a length changed by a failed
+ * resize, makes it fail). */
 
 static long oom_count;     /* allocations so far */
 static long oom_fail_at;   /* the allocation that fails (-1: none) */
@@ -1025,8 +1026,19 @@ static void *oom_realloc(void *p, size_t n) { return oom_fail_now() ? NULL : rea
 
 enum { OOM_KEYS = 70 };
 
+/* What the script's typed keys hold after it: bits set (a bitmap growing from the cell into
+ * a block), members added, window counts. */
+typedef struct oom_typed {
+    int bits_ok[3];  /* set_bits step i succeeded */
+    int members;     /* set_add calls that succeeded (one new member each) */
+    int64_t window;  /* the count slice_incr returned last (0: none succeeded) */
+} oom_typed;
+static const uint64_t oom_bit[3] = { 5, 500, 1500 };
+/* 80-byte keys: with the 8-byte pointer of a set or window they need a block, not the cell */
+#define OOM_LONG_KEY(name) (name "................................................................................")
+
 /* The script; model[i] holds the value length stored under key i (-1: absent). */
-static int oom_script(fx *f, int *model, int64_t *ctr)
+static int oom_script(fx *f, int *model, int64_t *ctr, oom_typed *t)
 {
     char k[96];
     unsigned char val[200];
@@ -1052,6 +1064,26 @@ static int oom_script(fx *f, int *model, int64_t *ctr)
             if (got != *ctr) return 1;
         }
     }
+    for (int s = 0; s < 3; s++) { /* a 60-byte key: the bitmap leaves the cell at 25 bytes */
+        cw_status st = f->ops->set_bits(f->b, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 60, &oom_bit[s], 1,
+                                        CW_NO_EXPIRY);
+        if (st != CW_OK && st != CW_ENOMEM) return 1;
+        t->bits_ok[s] = st == CW_OK;
+    }
+    for (int m = 0; m < 3; m++) {
+        char member[16];
+        const char *mp = member;
+        size_t ml = (size_t)snprintf(member, sizeof member, "member%d", m);
+        cw_status st = f->ops->set_add(f->b, OOM_LONG_KEY("tags"), 80, 1, &mp, &ml, CW_NO_EXPIRY);
+        if (st != CW_OK && st != CW_ENOMEM) return 1;
+        t->members += st == CW_OK;
+    }
+    for (int s = 0; s < 3; s++) {
+        int64_t count_now = 0;
+        cw_status st = f->ops->slice_incr(f->b, OOM_LONG_KEY("window"), 80, 0, 1000 + s, 100, 60000, &count_now);
+        if (st != CW_OK && st != CW_ENOMEM) return 1;
+        if (st == CW_OK) t->window = count_now;
+    }
     return 0;
 }
 
@@ -1065,11 +1097,12 @@ static int allocation_failures_are_reported_and_harmless(void)
         int model[OOM_KEYS];
         for (int i = 0; i < OOM_KEYS; i++) model[i] = -1;
         int64_t ctr = 0;
+        oom_typed typed = { { 0, 0, 0 }, 0, 0 };
         oom_count = 0;
         oom_fail_at = fail_at;
         oom_failed = 0;
         cw_set_allocators(&a);
-        int bad = oom_script(&f, model, &ctr);
+        int bad = oom_script(&f, model, &ctr, &typed);
         long used = oom_count;
         cw_set_allocators(NULL);
         CHECK(!bad);
@@ -1095,7 +1128,24 @@ static int allocation_failures_are_reported_and_harmless(void)
         int64_t got = 0;
         CHECK_OK(f.ops->incr(f.b, ck, 70, 0, CW_NO_EXPIRY, &got));
         CHECK_EQ_INT(got, ctr);
-        CHECK_EQ_INT(count(&f), live + 1);
+        /* bits that were set stay set; the set holds the members that were added */
+        uint8_t bits[3];
+        uint64_t typed_keys = 0;
+        if (f.ops->get_bits(f.b, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 60, oom_bit, 3, bits) == CW_OK)
+            for (int s = 0; s < 3; s++) CHECK(!typed.bits_ok[s] || bits[s]);
+        typed_keys += typed.bits_ok[0] || typed.bits_ok[1] || typed.bits_ok[2];
+        size_t n_popped = 0;
+        if (typed.members) {
+            CHECK_OK(f.ops->set_pop(f.b, OOM_LONG_KEY("tags"), 80, 10, NULL, NULL, &n_popped));
+            CHECK_EQ_INT(n_popped, typed.members);
+        }
+        if (typed.window) {
+            int64_t count_now = 0;
+            CHECK_OK(f.ops->slice_incr(f.b, OOM_LONG_KEY("window"), 80, 0, 2000, 100, 60000, &count_now));
+            CHECK_EQ_INT(count_now, typed.window + 1);
+            typed_keys++;
+        }
+        CHECK_EQ_INT(count(&f), live + 1 + typed_keys);
         cw_value_free(&v);
         fx_close(&f);
     }

@@ -6,6 +6,7 @@
  */
 #include "cw_test.h"
 #include "core/internal.h"
+#include "backends/redis/redis_int.h"
 #include "redis_server.h"
 
 #include <pthread.h>
@@ -231,10 +232,62 @@ static int client_side_readers_and_a_writer(void)
     return 0;
 }
 
+/* The same races, made deterministic by driving the local cache's own calls in the orders
+ * that broke a thread's monotonic reads. Invalidations travel on their own connection, so a
+ * write's invalidation can arrive after readers fetched around it. T took its ticket, then an
+ * earlier write's invalidation arrived, then A took its ticket; T read the new value from
+ * Redis (its ticket is stale), A the old one (its GET ran before the write). */
+static int client_side_settle_never_goes_backwards(void)
+{
+    cw_cache *c = open_cache("client_side=1");
+    CHECK(c != NULL);
+    rd_backend *b = (rd_backend *)cw_cache_backend(c, "");
+    double t0 = now_ms();
+    while (!rd_cs_usable(b) && now_ms() - t0 < 2000) {
+        struct timespec ts = { 0, 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    CHECK(rd_cs_usable(b));
+    const char *k = "settle:k";
+    size_t kl = strlen(k);
+    cw_value v = { 0 };
+    rd_cs_ticket t, a;
+    /* A settles after T: A's old value must not land (T's settle moved the generation). */
+    rd_cs_ticket_take(b, k, kl, &t);
+    rd_cs_invalidate(b, k, kl);
+    rd_cs_ticket_take(b, k, kl, &a);
+    rd_cs_settle(b, k, kl, "new", 3, -1, &t);
+    rd_cs_settle(b, k, kl, "old", 3, -1, &a);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 0);
+    /* A settles first and keeps its old value; T's later settle must drop it. */
+    rd_cs_ticket_take(b, k, kl, &t);
+    rd_cs_invalidate(b, k, kl);
+    rd_cs_ticket_take(b, k, kl, &a);
+    rd_cs_settle(b, k, kl, "old", 3, -1, &a);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 1);
+    rd_cs_settle(b, k, kl, "new", 3, -1, &t);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 0);
+    /* A read that found nothing to keep (the key was gone) also stops an older fill. */
+    rd_cs_ticket_take(b, k, kl, &a);
+    rd_cs_ticket_take(b, k, kl, &t);
+    rd_cs_settle(b, k, kl, NULL, 0, 0, &t);
+    rd_cs_settle(b, k, kl, "old", 3, -1, &a);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 0);
+    /* Undisturbed, a read keeps its value. */
+    rd_cs_ticket_take(b, k, kl, &t);
+    rd_cs_settle(b, k, kl, "v", 1, -1, &t);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 1);
+    CHECK_VAL(v, "v");
+    cw_value_free(&v);
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
     CW_TEST(pool_shared_by_many_threads),
     CW_TEST(pool_wait_is_bounded),
     CW_TEST(client_side_readers_and_a_writer),
+    CW_TEST(client_side_settle_never_goes_backwards),
     { 0 },
 };
 

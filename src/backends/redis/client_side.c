@@ -16,9 +16,16 @@
  * the global epoch), and stores the fetched value only if neither moved. Invalidations bump
  * the slot's generation under the same shard lock that a fill checks it under, so either the
  * invalidation comes first (the fill is dropped) or the fill comes first (the invalidation
- * removes it). Invalidations travel on their own connection, so for the few milliseconds
- * between a write and its invalidation, two readers may fetch different values; a fill that
- * finds the key already filled therefore drops both rather than guess which is newer.
+ * removes it).
+ *
+ * Invalidations travel on their own connection, so for the few milliseconds between a write
+ * and its invalidation two readers may fetch different values, and a reader that saw the new
+ * one from Redis could later find the old one filled locally by a slower reader (a thread's
+ * reads would go backwards). So every read that went to Redis settles (rd_cs_settle): it
+ * keeps its value only when its ticket holds and nobody filled the key meanwhile; otherwise
+ * it drops any local copy and moves the slot's generation, so that no fill whose ticket
+ * predates this read lands after it. A fill that finds the key already filled drops both
+ * rather than guess which is newer. Evicting a copy moves its generation too.
  *
  * Losing the subscriber: while it is down nobody would tell us about changes, so the local
  * cache is marked unusable (reads go to Redis), flushed, and only after a new subscription is
@@ -167,60 +174,62 @@ void rd_cs_ticket_take(rd_backend *b, const char *key, size_t klen, rd_cs_ticket
     t->gen = atomic_load_explicit(gen_of(cs, t->hash), memory_order_acquire);
 }
 
-void rd_cs_fill(rd_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
-                int64_t pttl_ms, const rd_cs_ticket *t)
+void rd_cs_settle(rd_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
+                  int64_t pttl_ms, const rd_cs_ticket *t)
 {
     struct rd_cs *cs = b->cs;
     if (!t->usable) return;
-    cs_entry *e = cw_malloc(sizeof *e + klen + vlen + 1);
-    if (!e) return; /* a local copy is an optimisation: skip it */
-    e->hash = t->hash;
-    e->deadline_ms = pttl_ms > 0 ? rd_now_ms() + pttl_ms : 0;
-    e->klen = klen;
-    e->vlen = vlen;
-    memcpy(e->data, key, klen);
-    if (vlen) memcpy(e->data + klen, val, vlen);
-    e->data[klen + vlen] = 0;
+    cs_entry *e = NULL;
+    if (val && (e = cw_malloc(sizeof *e + klen + vlen + 1)) != NULL) { /* no copy is fine too */
+        e->hash = t->hash;
+        e->deadline_ms = pttl_ms > 0 ? rd_now_ms() + pttl_ms : 0;
+        e->klen = klen;
+        e->vlen = vlen;
+        memcpy(e->data, key, klen);
+        if (vlen) memcpy(e->data + klen, val, vlen);
+        e->data[klen + vlen] = 0;
+    }
     cs_shard *s = shard_of(cs, t->hash);
-    cs_entry *drop = NULL;
+    cs_entry *old = NULL, *victim = NULL;
     pthread_mutex_lock(&s->mu);
-    if (!atomic_load_explicit(&cs->usable, memory_order_acquire) ||
-        atomic_load_explicit(&cs->epoch, memory_order_acquire) != t->epoch ||
-        atomic_load_explicit(gen_of(cs, t->hash), memory_order_acquire) != t->gen) {
-        drop = e; /* invalidated while we were reading: the value may be stale */
+    int fresh = atomic_load_explicit(&cs->usable, memory_order_acquire) &&
+                atomic_load_explicit(&cs->epoch, memory_order_acquire) == t->epoch &&
+                atomic_load_explicit(gen_of(cs, t->hash), memory_order_acquire) == t->gen;
+    cs_entry **pp = find_slot(s, t->hash, key, klen);
+    if (fresh && e && !*pp) {
+        if (s->n >= s->cap) {
+            for (size_t i = 0; i <= s->mask; i++) {
+                size_t bi = (s->hand + i) & s->mask;
+                if ((victim = s->buckets[bi]) != NULL) {
+                    s->buckets[bi] = victim->next;
+                    s->n--;
+                    s->hand = bi + 1;
+                    /* as a settle that keeps nothing: no older fill may take its place */
+                    atomic_fetch_add_explicit(gen_of(cs, victim->hash), 1, memory_order_acq_rel);
+                    break;
+                }
+            }
+            pp = find_slot(s, t->hash, key, klen);
+        }
+        e->next = NULL;
+        *pp = e;
+        s->n++;
+        e = NULL;
     } else {
-        cs_entry **pp = find_slot(s, t->hash, key, klen);
-        if (*pp) {
-            /* Another reader filled it first, maybe with a different value: two fetches
-             * raced a write whose invalidation is still on its way, and we cannot tell which
-             * is newer. Keep neither; the next read asks Redis. */
-            cs_entry *old = *pp;
+        /* Invalidated meanwhile, or filled by another reader (two fetches raced a write whose
+         * invalidation is still on its way: which is newer?), or nothing to keep: keep no
+         * copy, and move the generation so that no fill that began before this read lands
+         * after it. */
+        if ((old = *pp) != NULL) {
             *pp = old->next;
             s->n--;
-            cw_free(old);
-            drop = e;
-        } else {
-            if (s->n >= s->cap) {
-                for (size_t i = 0; i <= s->mask; i++) {
-                    size_t bi = (s->hand + i) & s->mask;
-                    cs_entry *victim = s->buckets[bi];
-                    if (victim) {
-                        s->buckets[bi] = victim->next;
-                        s->n--;
-                        drop = victim;
-                        s->hand = bi + 1;
-                        break;
-                    }
-                }
-                pp = find_slot(s, t->hash, key, klen);
-            }
-            e->next = NULL;
-            *pp = e;
-            s->n++;
         }
+        atomic_fetch_add_explicit(gen_of(cs, t->hash), 1, memory_order_acq_rel);
     }
     pthread_mutex_unlock(&s->mu);
-    cw_free(drop);
+    cw_free(e);
+    cw_free(old);
+    cw_free(victim);
 }
 
 void rd_cs_invalidate(rd_backend *b, const char *key, size_t klen)

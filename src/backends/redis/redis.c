@@ -347,9 +347,8 @@ static cw_status cs_get(rd_backend *b, const char *key, size_t klen, cw_value *o
     rd_end(&call);
     if (st != CW_OK) return rd_soften(b, &call, st, CW_NOTFOUND);
     st = reply_to_value(&call, key, klen, r[0], out);
-    if (st == CW_OK && t.usable && r[1]->type == REDIS_REPLY_INTEGER &&
-        (r[1]->integer > 0 || r[1]->integer == -1))
-        rd_cs_fill(b, key, klen, out->data, out->len, r[1]->integer, &t);
+    int keep = st == CW_OK && r[1]->type == REDIS_REPLY_INTEGER && (r[1]->integer > 0 || r[1]->integer == -1);
+    rd_cs_settle(b, key, klen, keep ? out->data : NULL, keep ? out->len : 0, keep ? r[1]->integer : 0, &t);
     rd_replies_free(r, 2);
     return st;
 }
@@ -705,9 +704,9 @@ static cw_status rd_get_many(cw_backend *bb, size_t n, const char *const *keys, 
             rd_reply *v = r[2 * k], *t = r[2 * k + 1];
             k++;
             cw_status s = reply_to_value(&call, keys[i], klens[i], v, &outs[i]);
-            if (s == CW_OK && tickets[i].usable && t->type == REDIS_REPLY_INTEGER &&
-                (t->integer > 0 || t->integer == -1))
-                rd_cs_fill(b, keys[i], klens[i], outs[i].data, outs[i].len, t->integer, &tickets[i]);
+            int keep = s == CW_OK && t->type == REDIS_REPLY_INTEGER && (t->integer > 0 || t->integer == -1);
+            rd_cs_settle(b, keys[i], klens[i], keep ? outs[i].data : NULL, keep ? outs[i].len : 0,
+                         keep ? t->integer : 0, &tickets[i]);
             if (s == CW_OK || s == CW_NOTFOUND) sts[i] = s;
             else st = s;
         }

@@ -298,9 +298,11 @@ bool rd_cs_usable(rd_backend *b);
 /* 1 on a local hit (out filled), 0 on a miss, <0 on ENOMEM. */
 int rd_cs_get(rd_backend *b, const char *key, size_t klen, cw_value *out);
 void rd_cs_ticket_take(rd_backend *b, const char *key, size_t klen, rd_cs_ticket *t);
-/* Remember (key, val) for @pttl_ms (-1: no expiry) if nothing invalidated it since @t. */
-void rd_cs_fill(rd_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
-                int64_t pttl_ms, const rd_cs_ticket *t);
+/* Settle a read that went to Redis with ticket @t, whatever it found (see client_side.c):
+ * keep (key, val) for @pttl_ms (-1: no expiry) if nothing invalidated or filled the key
+ * since @t; else drop any local copy. val NULL: nothing to keep (absent, or no usable TTL). */
+void rd_cs_settle(rd_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
+                  int64_t pttl_ms, const rd_cs_ticket *t);
 void rd_cs_invalidate(rd_backend *b, const char *key, size_t klen);
 void rd_cs_flush(rd_backend *b);
 

@@ -1153,6 +1153,105 @@ static int allocation_failures_are_reported_and_harmless(void)
     return 0;
 }
 
+/* cw_get on mem:// reads keys of 8 to 16 bytes by one lock-free path and other keys by
+ * another; an entry with a TTL is read without the lock when the coarse clock says it has
+ * more than a second to go; cw_get copies 16 to 64-byte plain values inline. Whatever path
+ * a call takes, it must give what the general path gives: every key length on either side
+ * of 8..16, every value size on either side of 16..64, with no TTL, a long TTL and a TTL
+ * under a second, with and without a thread scope open (the general path); and a foreign
+ * raw value, a value with strategy metadata and a set under such keys. */
+static int every_read_path_gives_the_same(void)
+{
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, NULL)); /* the default clock: the coarse-clock rule applies */
+    CHECK_OK(cw_cache_setup(c, "mem://?size=1000&check_interval=0", NULL, NULL));
+    static const char *const keys[] = { "k", "1234567", "12345678", "key:1234", "a-16-byte-key-xy", "a-17-byte-key-xyz" };
+    static const size_t sizes[] = { 0, 15, 16, 17, 64, 65, 100 };
+    static const int64_t ttls[] = { CW_NO_EXPIRY, 3600000, 800 };
+    unsigned char val[128];
+    cw_value v = { 0 };
+    for (int general = 0; general < 2; general++) {
+        if (general) CHECK_OK(cw_disabling_begin(c, CW_CMD_BIT(CW_CMD_PING)));
+        for (size_t ki = 0; ki < sizeof keys / sizeof *keys; ki++)
+            for (size_t ti = 0; ti < sizeof ttls / sizeof *ttls; ti++)
+                for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+                    size_t n = sizes[si];
+                    for (size_t j = 0; j < n; j++) val[j] = (unsigned char)(j * 5 + ki * 3 + ti + (size_t)general);
+                    CHECK_OK(cw_set(c, keys[ki], val, n, ttls[ti]));
+                    for (int again = 0; again < 2; again++) { /* the second with v's buffer grown */
+                        CHECK_OK(cw_get(c, keys[ki], &v));
+                        CHECK(v.len == n && (n == 0 || memcmp(v.data, val, n) == 0) && v.data[n] == 0);
+                    }
+                }
+        if (general) cw_disabling_end(c);
+    }
+    for (size_t ki = 0; ki < sizeof keys / sizeof *keys; ki++) {
+        /* not an envelope: read back as stored */
+        const char *raw = "raw bytes, not an envelope, 34 by";
+        CHECK_OK(cw_set_raw(c, keys[ki], raw, strlen(raw), CW_NO_EXPIRY));
+        CHECK_OK(cw_get(c, keys[ki], &v));
+        CHECK_VAL(v, raw);
+        /* an envelope with metadata (as the strategies write): the payload */
+        cw__env_meta meta = { 0 };
+        meta.created_ms = 1767225600000LL;
+        memset(val, 'm', 40);
+        CHECK_OK(cw__set_meta(c, keys[ki], val, 40, &meta, NULL));
+        CHECK_OK(cw_get(c, keys[ki], &v));
+        CHECK(v.len == 40 && memcmp(v.data, val, 40) == 0);
+        /* a set is not a value */
+        CHECK_OK(cw_delete(c, keys[ki]));
+        const char *member = "member";
+        CHECK_OK(cw_set_add(c, keys[ki], 1, &member, CW_NO_EXPIRY));
+        CHECK_ST(cw_get(c, keys[ki], &v), CW_ETYPE);
+        CHECK_OK(cw_delete(c, keys[ki]));
+        CHECK_ST(cw_get(c, keys[ki], &v), CW_NOTFOUND);
+    }
+    cw_value_free(&v);
+    cw_cache_free(c);
+    return 0;
+}
+
+/* On the real clock, gets of entries with a TTL skip the lock while the coarse clock says
+ * more than a second is left; nearer the deadline they ask the precise clock under it. No
+ * get may return an entry once its TTL has run out, on either lock-free path (16-byte and
+ * 7-byte keys). */
+static int lock_free_gets_honour_ttls(void)
+{
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, NULL));
+    CHECK_OK(cw_cache_setup(c, "mem://?size=100&check_interval=0", NULL, NULL));
+    static const char *const keys[] = { "short-k", "short-key-16byte" };
+    const char *val = "twenty bytes of data";
+    cw_value v = { 0 };
+    for (size_t ki = 0; ki < 2; ki++) {
+        CHECK_OK(cw_set(c, keys[ki], val, 20, 3600000));
+        CHECK_OK(cw_get(c, keys[ki], &v)); /* far from its deadline: no lock */
+        CHECK_VAL(v, val);
+        int64_t before = cw_clock_now_ms(NULL);
+        CHECK_OK(cw_set(c, keys[ki], val, 20, 40));
+        int64_t after = cw_clock_now_ms(NULL);
+        int gone = 0;
+        for (int i = 0; i < 400 && !gone; i++) { /* at most ~400 ms; normally 40 */
+            int64_t t0 = cw_clock_now_ms(NULL);
+            cw_status st = cw_get(c, keys[ki], &v);
+            int64_t t1 = cw_clock_now_ms(NULL);
+            if (st == CW_OK) {
+                CHECK(t0 < after + 40);
+                CHECK_VAL(v, val);
+            } else {
+                CHECK_ST(st, CW_NOTFOUND);
+                CHECK(t1 >= before + 40);
+                gone = 1;
+            }
+            nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        }
+        CHECK(gone);
+    }
+    cw_value_free(&v);
+    cw_cache_free(c);
+    return 0;
+}
+
 /* ---- through the public cache API --------------------------------------------------------------- */
 
 static int through_cache_api(void)
@@ -1253,6 +1352,8 @@ static const cw_test tests[] = {
     CW_TEST(max_bytes_holds_when_main_holds_only_the_grown_key),
     CW_TEST(reads_compare_whole_keys),
     CW_TEST(allocation_failures_are_reported_and_harmless),
+    CW_TEST(every_read_path_gives_the_same),
+    CW_TEST(lock_free_gets_honour_ttls),
     CW_TEST(through_cache_api),
     { 0 }
 };

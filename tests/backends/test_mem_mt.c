@@ -202,7 +202,8 @@ static void *rw_main(void *p)
             }
         } else if (what < 85) {
             size_t len = make_value(buf, id, &x);
-            int64_t ttl = what < 60 ? 1 + (int64_t)(r % 3) : CW_NO_EXPIRY; /* some expire at once */
+            /* some expire at once; some live an hour (read without the lock); some never expire */
+            int64_t ttl = what < 60 ? 1 + (int64_t)(r % 3) : what < 72 ? 3600000 : CW_NO_EXPIRY;
             if (a->m->ops->set(a->m->b, k, (size_t)n, buf, len, ttl, CW_SET_ALWAYS) != CW_OK) a->bad++;
         } else if (what < 95) {
             cw_status st = a->m->ops->del(a->m->b, k, (size_t)n);

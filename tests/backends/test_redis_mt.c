@@ -278,6 +278,15 @@ static int client_side_settle_never_goes_backwards(void)
     rd_cs_settle(b, k, kl, "v", 1, -1, &t);
     CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 1);
     CHECK_VAL(v, "v");
+    /* Readers that missed together and fetched the same bytes keep the copy (threads that
+     * hammer one key must converge on a local hit), whatever order they settle in. */
+    rd_cs_invalidate(b, k, kl); /* a write: drops the copy */
+    rd_cs_ticket_take(b, k, kl, &t);
+    rd_cs_ticket_take(b, k, kl, &a);
+    rd_cs_settle(b, k, kl, "same", 4, -1, &a);
+    rd_cs_settle(b, k, kl, "same", 4, -1, &t);
+    CHECK_EQ_INT(rd_cs_get(b, k, kl, &v), 1);
+    CHECK_VAL(v, "same");
     cw_value_free(&v);
     cw_cache_free(c);
     return 0;

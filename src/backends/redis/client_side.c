@@ -24,8 +24,10 @@
  * reads would go backwards). So every read that went to Redis settles (rd_cs_settle): it
  * keeps its value only when its ticket holds and nobody filled the key meanwhile; otherwise
  * it drops any local copy and moves the slot's generation, so that no fill whose ticket
- * predates this read lands after it. A fill that finds the key already filled drops both
- * rather than guess which is newer. Evicting a copy moves its generation too.
+ * predates this read lands after it. A fill that finds the key already filled with other
+ * bytes drops both rather than guess which is newer; with the same bytes it keeps the copy
+ * (no thread can see a difference), so concurrent misses of one hot key converge. Evicting a
+ * copy moves its generation too.
  *
  * Losing the subscriber: while it is down nobody would tell us about changes, so the local
  * cache is marked unusable (reads go to Redis), flushed, and only after a new subscription is
@@ -215,11 +217,14 @@ void rd_cs_settle(rd_backend *b, const char *key, size_t klen, const void *val, 
         *pp = e;
         s->n++;
         e = NULL;
+    } else if (e && *pp && (*pp)->vlen == vlen && memcmp((*pp)->data + klen, val, vlen) == 0) {
+        /* Another reader kept the very bytes this one fetched: nothing any thread could see
+         * goes backwards, so keep that copy (concurrent misses of one hot key converge). */
     } else {
-        /* Invalidated meanwhile, or filled by another reader (two fetches raced a write whose
-         * invalidation is still on its way: which is newer?), or nothing to keep: keep no
-         * copy, and move the generation so that no fill that began before this read lands
-         * after it. */
+        /* Invalidated meanwhile, or filled by another reader with other bytes (two fetches
+         * raced a write whose invalidation is still on its way: which is newer?), or nothing
+         * to keep: keep no copy, and move the generation so that no fill that began before
+         * this read lands after it. */
         if ((old = *pp) != NULL) {
             *pp = old->next;
             s->n--;

@@ -348,6 +348,29 @@ static MEM_COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64
     return view_slow(b, s, slot, fn, ud);
 }
 
+/* The end of a lock-free read that found the key's entry e (meta: its meta word), with this
+ * thread marked (me): an entry of another type, or with an expiry the coarse clock cannot
+ * vouch for, goes under the lock; else the hit is counted and fn reads the value. */
+static inline cw_status view_found(mem_backend *b, mem_shard *s, uint64_t h64, const char *key, size_t klen,
+                                   mem_entry *e, uint32_t meta, mem_reader *me, cw_view_fn fn, void *ud)
+{
+    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(b, e->exp))) {
+        mem_reader_leave(me); /* may remove the entry, or say ETYPE: under the lock */
+        return view_locked(b, s, h64, key, klen, fn, ud);
+    }
+    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
+     * all once saturated (then the entry's line is not written). */
+    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
+           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    /* A block stays allocated while this thread is marked: it is freed only after its
+     * writer waited for the readers and released the lock. */
+    const unsigned char *k = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
+    cw_status st = fn(ud, k + klen, e->vlen);
+    mem_reader_leave(me);
+    return st;
+}
+
 /* A read without the lock, for any key: marks this thread's reader slot, and whoever takes
  * the shard lock waits for it (readers.c). fn copies the value out meanwhile. */
 static cw_status view_any(mem_backend *b, const char *key, size_t klen, cw_view_fn fn, void *ud)
@@ -364,18 +387,7 @@ static cw_status view_any(mem_backend *b, const char *key, size_t klen, cw_view_
         return CW_NOTFOUND;
     }
     mem_entry *e = mem_at(s, slot);
-    uint32_t meta = mem_meta(e);
-    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(b, e->exp))) {
-        mem_reader_leave(me); /* may remove the entry, or say ETYPE: under the lock */
-        return view_locked(b, s, h64, key, klen, fn, ud);
-    }
-    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
-           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
-    const unsigned char *k = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
-    cw_status st = fn(ud, k + (meta & MEM_KLEN_MAX), e->vlen);
-    mem_reader_leave(me);
-    return st;
+    return view_found(b, s, h64, key, klen, e, mem_meta(e), me, fn, ud);
 }
 
 /* The hot path of every cache hit, for keys of 8 to 16 bytes (others: view_any, the same
@@ -419,21 +431,7 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
             return CW_NOTFOUND;
         }
     }
-    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(b, e->exp))) {
-        mem_reader_leave(me); /* may remove the entry, or say ETYPE: under the lock */
-        return view_locked(b, s, h64, key, klen, fn, ud);
-    }
-    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
-     * all once saturated (then the entry's line is not written). */
-    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
-           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
-    /* A block stays allocated while this thread is marked: it is freed only after its
-     * writer waited for the readers and released the lock. */
-    const unsigned char *k = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
-    cw_status st = fn(ud, k + klen, e->vlen);
-    mem_reader_leave(me);
-    return st;
+    return view_found(b, s, h64, key, klen, e, meta, me, fn, ud);
 }
 
 static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *out)

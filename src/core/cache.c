@@ -251,7 +251,7 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     }
     if (!placed) t->r[k++] = mine;
     t->n = k;
-    if (k == 1 && t->r[0].plen == 0 && !t->r[0].disabled && t->r[0].view) {
+    if (k == 1 && t->r[0].plen == 0 && !t->r[0].disabled) {
         t->fast_b = t->r[0].b;
         t->fast_view = t->r[0].view;
     }

@@ -26,8 +26,9 @@ typedef struct cw__route {
  * them: setups are rare, so this costs a few bytes, not a reclamation scheme. */
 typedef struct cw__routes {
     struct cw__routes *older; /* retired chain, freed at cw_cache_free */
-    /* cw_get's and cw_set's paths: the backend and its view when the only route is an
-     * enabled default one whose backend has view; else NULL */
+    /* cw_set's and cw_get's short paths: the backend when the only route is an enabled
+     * default one (else NULL), and its view (NULL too when it has none: cw_get then goes the
+     * general way) */
     cw_backend *fast_b;
     cw_status (*fast_view)(cw_backend *, const char *, size_t, cw_view_fn, void *);
     size_t n;

@@ -311,41 +311,30 @@ static cw_status insert_unlock(mem_backend *b, mem_ref *r, mem_entry *e, mem_gar
 
 /* ---- get / set / delete ------------------------------------------------------------------- */
 
-/* The rare cases of a read, out of the hot path: an entry within a second of its expiry
- * (or on an injected clock), or not bytes.
- * Called with the shard locked; releases it. */
-static MEM_COLD cw_status view_slow(mem_backend *b, mem_shard *s, uint32_t slot, cw_view_fn fn, void *ud)
+/* A read under the shard lock, out of the hot path: for a thread without a reader slot, a
+ * shard whose lock is held, an entry of another type, and an entry with an expiry unless
+ * the coarse clock says more than a second is left (surely_alive). */
+static CW__COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64, const char *key, size_t klen,
+                                      cw_view_fn fn, void *ud)
 {
     mem_garbage g = { .n = 0 };
-    mem_ref r = { s, 0, slot, 0, 0 };
-    mem_entry *e = mem_at(s, slot);
-    cw_status st;
-    if (is_expired(b, &r, e)) {
-        mem_remove(b, s, slot, &g);
-        st = CW_NOTFOUND;
-    } else if (mem_type(e) != MEM_T_BYTES) {
-        st = wrong_type(e, "get");
-    } else {
-        touch(e);
-        st = fn(ud, mem_val(e), e->vlen);
+    mem_ref r = { s, (uint32_t)h64, MEM_NIL, 0, 0 };
+    mem_lock_acquire(&s->lock);
+    r.slot = mem_find(s, r.h, key, (uint32_t)klen);
+    cw_status st = CW_NOTFOUND;
+    if (r.slot != MEM_NIL) {
+        mem_entry *e = mem_at(s, r.slot);
+        if (is_expired(b, &r, e)) {
+            mem_remove(b, s, r.slot, &g);
+        } else if (mem_type(e) != MEM_T_BYTES) {
+            st = wrong_type(e, "get");
+        } else {
+            touch(e);
+            st = fn(ud, mem_val(e), e->vlen);
+        }
     }
     unlock_ref(&r, &g);
     return st;
-}
-
-/* A read under the shard lock: the path of a thread without a reader slot, of a shard
- * whose lock is held, of entries of another type, and of entries with an expiry unless the
- * coarse clock says more than a second is left (surely_alive). */
-static MEM_COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64, const char *key, size_t klen,
-                                      cw_view_fn fn, void *ud)
-{
-    mem_lock_acquire(&s->lock);
-    uint32_t slot = mem_find(s, (uint32_t)h64, key, (uint32_t)klen);
-    if (slot == MEM_NIL) {
-        mem_lock_release(&s->lock);
-        return CW_NOTFOUND;
-    }
-    return view_slow(b, s, slot, fn, ud);
 }
 
 /* The end of a lock-free read that found the key's entry e (meta: its meta word), with this
@@ -439,14 +428,14 @@ static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *
     return op_view(bk, key, klen, cw_view_to_value, out);
 }
 
-/* Values up to this size are copied under the shard lock (an overwrite of the same size
- * reuses the entry: no allocation at all); bigger ones are copied into a new entry before
- * the lock is taken, so that a large copy never stalls the shard's other users. */
+/* Values up to this size are copied under the shard lock (an overwrite happens in place: no
+ * allocation while key and value fit the cell); bigger ones are copied into a new block
+ * before the lock is taken, so that a large copy never stalls the shard's other users. */
 #define MEM_COPY_UNDER_LOCK 2048
 
 /* The general set, with r's shard locked and r->slot found (expired or not). @e: the new
  * entry when the caller already built it (big values), else NULL. Releases the lock. */
-static MEM_COLD cw_status set_locked(mem_backend *b, mem_ref *r, const char *key, size_t klen, const void *val,
+static CW__COLD cw_status set_locked(mem_backend *b, mem_ref *r, const char *key, size_t klen, const void *val,
                                      size_t vlen, int64_t ttl_ms, cw_set_mode mode, mem_entry *e)
 {
     mem_garbage g = { .n = 0 };
@@ -502,7 +491,7 @@ bounds:
 
 /* Big values (and the size errors): the new entry's block is filled before the lock is
  * taken. */
-static MEM_COLD cw_status set_big(mem_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
+static CW__COLD cw_status set_big(mem_backend *b, const char *key, size_t klen, const void *val, size_t vlen,
                                   int64_t ttl_ms, cw_set_mode mode)
 {
     cw_status st = check_sizes(b, klen, vlen);
@@ -517,10 +506,11 @@ static MEM_COLD cw_status set_big(mem_backend *b, const char *key, size_t klen, 
     return set_locked(b, &r, key, klen, val, vlen, ttl_ms, mode, &e);
 }
 
-/* The hot path of set is an overwrite of the same size (a cache refreshing its entries):
- * done in place, without allocating. An expired entry is overwritten in place as well when
- * the mode is CW_SET_ALWAYS: the outcome is the same as replacing it. Everything else
- * continues in set_locked() with the lock held. */
+/* The hot path of set is an overwrite of the same size, with or without a TTL as before (a
+ * cache refreshing its entries): done in place, without allocating. An expired entry is
+ * overwritten in place as well when the mode is CW_SET_ALWAYS: the outcome is the same as
+ * replacing it. Everything else continues in set_locked() with the lock held (which also
+ * adds or drops the expiry). */
 static cw_status op_set(cw_backend *bk, const char *key, size_t klen, const void *val, size_t vlen,
                         int64_t ttl_ms, cw_set_mode mode)
 {
@@ -534,10 +524,10 @@ static cw_status op_set(cw_backend *bk, const char *key, size_t klen, const void
     if (r.slot != MEM_NIL && mode == CW_SET_ALWAYS) {
         mem_entry *e = mem_at(r.s, r.slot);
         uint32_t meta = e->meta;
-        if (!(meta & (MEM_F_TYPE | MEM_F_OUT)) && e->vlen == vlen && ((meta & MEM_F_EXP) || ttl_ms == CW_NO_EXPIRY)) {
+        if (!(meta & (MEM_F_TYPE | MEM_F_OUT)) && e->vlen == vlen && !(meta & MEM_F_EXP) == (ttl_ms == CW_NO_EXPIRY)) {
             if (meta & MEM_F_EXP) e->exp = expiry_for(b, &r, ttl_ms);
             if (vlen) memcpy(e->data + (meta & MEM_KLEN_MAX), val, vlen);
-            if ((meta & MEM_F_FREQ) != MEM_F_FREQ) e->meta = meta + MEM_F_FREQ1;
+            touch(e);
             mem_lock_release(&r.s->lock);
             return CW_OK;
         }

@@ -28,12 +28,6 @@
 
 #define MEM_NIL UINT32_MAX /* "no slot" in queue links */
 
-#ifdef __GNUC__
-#define MEM_COLD __attribute__((noinline, cold)) /* keeps rare cases out of hot functions */
-#else
-#define MEM_COLD
-#endif
-
 /* ---- entries ----------------------------------------------------------------------------
  * An entry is a fixed 112-byte cell of its shard's index (table.c), not an allocation of its
  * own: a read finds the slot by its tag byte and reads the cell at the same slot number, so a
@@ -353,20 +347,11 @@ static inline int mem_over_bytes(mem_backend *b)
 {
     return b->max_bytes && atomic_load_explicit(&b->bytes, memory_order_relaxed) > b->max_bytes;
 }
-/* Free what an entry owns (its block, set or window); the cell itself is the index's. */
-void mem_entry_release(mem_entry *e);
-void mem_garbage_put(mem_garbage *g, void *p, unsigned type); /* p may be NULL */
-/* Hand what e owns to g (or free it now when g is NULL). */
-static inline void mem_garbage_take(mem_garbage *g, mem_entry *e)
-{
-    if (!g) {
-        mem_entry_release(e);
-        return;
-    }
-    unsigned t = mem_type(e);
-    if (t != MEM_T_BYTES) mem_garbage_put(g, mem_ptr_val(e), t);
-    if (e->meta & MEM_F_OUT) mem_garbage_put(g, mem_block(e), MEM_T_BYTES);
-}
+/* Hand what e owns (its set or window, its block) to g, to be freed once the lock is
+ * released; with g NULL, free it now. The cell itself is the index's. */
+void mem_garbage_take(mem_garbage *g, mem_entry *e);
+/* Free what an entry owns now (an entry built outside the index that did not go in). */
+static inline void mem_entry_release(mem_entry *e) { mem_garbage_take(NULL, e); }
 void mem_garbage_free(mem_garbage *g);
 
 /* ---- walk.c: operations over every shard ------------------------------------------------- */

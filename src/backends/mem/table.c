@@ -305,22 +305,25 @@ static void free_part(void *p, unsigned type)
     }
 }
 
-void mem_entry_release(mem_entry *e)
+/* Keep p for g, or free it now when there is no g or g is full (then under the lock). */
+static void garbage_put(mem_garbage *g, void *p, unsigned type)
 {
-    unsigned t = mem_type(e);
-    if (t != MEM_T_BYTES) free_part(mem_ptr_val(e), t);
-    if (e->meta & MEM_F_OUT) cw_free(mem_block(e));
-}
-
-void mem_garbage_put(mem_garbage *g, void *p, unsigned type)
-{
-    if (!p) return;
-    if (g->n == (int)(sizeof g->p / sizeof g->p[0])) {
-        free_part(p, type); /* full: free it now, under the lock */
+    if (!g || g->n == (int)(sizeof g->p / sizeof g->p[0])) {
+        free_part(p, type);
         return;
     }
     g->p[g->n] = p;
     g->type[g->n++] = (uint8_t)type;
+}
+
+void mem_garbage_take(mem_garbage *g, mem_entry *e)
+{
+    unsigned t = mem_type(e);
+    /* both read before either is freed: a block may hold the set's or window's pointer */
+    void *obj = t != MEM_T_BYTES ? mem_ptr_val(e) : NULL;
+    void *blk = (e->meta & MEM_F_OUT) ? mem_block(e) : NULL;
+    if (obj) garbage_put(g, obj, t);
+    if (blk) garbage_put(g, blk, MEM_T_BYTES);
 }
 
 void mem_garbage_free(mem_garbage *g)

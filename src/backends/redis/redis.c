@@ -326,6 +326,16 @@ static cw_status reply_to_value(rd_call *call, const char *key, size_t klen, con
     return rd_reply_error(call, r, "GET");
 }
 
+/* Settle the client-side cache after a GET + PTTL that reached Redis (see client_side.c):
+ * the value is kept locally when the GET gave one (st CW_OK, in out) and the key has no
+ * TTL or a positive one; whatever it found, the settle runs. */
+static void cs_settle_read(rd_backend *b, const char *key, size_t klen, cw_status st, const cw_value *out,
+                           const rd_reply *pttl, const rd_cs_ticket *t)
+{
+    int keep = st == CW_OK && pttl->type == REDIS_REPLY_INTEGER && (pttl->integer > 0 || pttl->integer == -1);
+    rd_cs_settle(b, key, klen, keep ? out->data : NULL, keep ? out->len : 0, keep ? pttl->integer : 0, t);
+}
+
 /* ---- basic commands ---- */
 
 static cw_status cs_get(rd_backend *b, const char *key, size_t klen, cw_value *out)
@@ -347,8 +357,7 @@ static cw_status cs_get(rd_backend *b, const char *key, size_t klen, cw_value *o
     rd_end(&call);
     if (st != CW_OK) return rd_soften(b, &call, st, CW_NOTFOUND);
     st = reply_to_value(&call, key, klen, r[0], out);
-    int keep = st == CW_OK && r[1]->type == REDIS_REPLY_INTEGER && (r[1]->integer > 0 || r[1]->integer == -1);
-    rd_cs_settle(b, key, klen, keep ? out->data : NULL, keep ? out->len : 0, keep ? r[1]->integer : 0, &t);
+    cs_settle_read(b, key, klen, st, out, r[1], &t);
     rd_replies_free(r, 2);
     return st;
 }
@@ -704,9 +713,7 @@ static cw_status rd_get_many(cw_backend *bb, size_t n, const char *const *keys, 
             rd_reply *v = r[2 * k], *t = r[2 * k + 1];
             k++;
             cw_status s = reply_to_value(&call, keys[i], klens[i], v, &outs[i]);
-            int keep = s == CW_OK && t->type == REDIS_REPLY_INTEGER && (t->integer > 0 || t->integer == -1);
-            rd_cs_settle(b, keys[i], klens[i], keep ? outs[i].data : NULL, keep ? outs[i].len : 0,
-                         keep ? t->integer : 0, &tickets[i]);
+            cs_settle_read(b, keys[i], klens[i], s, &outs[i], t, &tickets[i]);
             if (s == CW_OK || s == CW_NOTFOUND) sts[i] = s;
             else st = s;
         }

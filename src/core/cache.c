@@ -254,6 +254,7 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     if (k == 1 && t->r[0].plen == 0 && !t->r[0].disabled) {
         t->fast_b = t->r[0].b;
         t->fast_view = t->r[0].view;
+        t->fast_get = t->fast_b->ops == &cw__mem_ops ? cw__mem_get : NULL;
     }
     if (replaced) {
         ret = cw_realloc(c->retired, (c->nretired + 1) * sizeof *ret);

@@ -31,6 +31,8 @@ typedef struct cw__routes {
      * general way) */
     cw_backend *fast_b;
     cw_status (*fast_view)(cw_backend *, const char *, size_t, cw_view_fn, void *);
+    /* cw_get's whole read when fast_b is the built-in mem:// (cw__mem_get), else NULL */
+    cw_status (*fast_get)(cw_cache *, cw_backend *, const char *, cw_value *);
     size_t n;
     cw__route r[];
 } cw__routes;

@@ -61,15 +61,6 @@ static cw_status put_payload(void *ud, const void *data, size_t len)
     return cw__value_put(k->out, d + off, len - off);
 }
 
-/* The first three bytes of a plain header (no optional fields), read as one host-order word. */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define PLAIN_HEAD ((uint32_t)CW__ENV_MAGIC << 24 | (uint32_t)CW__ENV_VERSION << 16)
-#define PLAIN_MASK 0xFFFFFF00u
-#else
-#define PLAIN_HEAD ((uint32_t)CW__ENV_MAGIC | (uint32_t)CW__ENV_VERSION << 8)
-#define PLAIN_MASK 0x00FFFFFFu
-#endif
-
 static CW__COLD cw_status put_plain_any(void *ud, const void *data, size_t len)
 {
     payload_sink k = { ud, NULL, 0 };
@@ -87,7 +78,7 @@ static cw_status put_plain(void *ud, const void *data, size_t len)
     size_t n = len - 4;
     if (len < 4 + 16 || n > 64 || !v->data || v->cap <= n) return put_plain_any(ud, data, len);
     memcpy(&head, d, 4);
-    if ((head & PLAIN_MASK) != PLAIN_HEAD) return put_plain_any(ud, data, len);
+    if ((head & CW__PLAIN_MASK) != CW__PLAIN_HEAD) return put_plain_any(ud, data, len);
     cw__copy(v->data, d + 4, n);
     v->data[n] = 0;
     v->len = n;
@@ -472,7 +463,7 @@ cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta
 }
 
 /* cw_get() when W1's path does not apply. */
-static CW__COLD cw_status get_general(cw_cache *c, const char *key, cw_value *out)
+CW__COLD cw_status cw__get_general(cw_cache *c, const char *key, cw_value *out)
 {
     size_t klen;
     const cw__route *rt;
@@ -483,19 +474,34 @@ static CW__COLD cw_status get_general(cw_cache *c, const char *key, cw_value *ou
     return cw__get_meta(c, key, out, NULL);
 }
 
-cw_status cw_get(cw_cache *c, const char *key, cw_value *out)
+cw_status cw__get_missed(cw_cache *c, const char *key, size_t klen, cw_value *out)
 {
-    /* W1's path: one default backend that has view, nothing in the way. As few instructions
-     * as possible: each one delays the CPU's start on the next call's cache misses (W1
-     * measures about half a nanosecond apiece). Anything else goes the general way. */
-    if (!c || !key || !out) return get_general(c, key, out);
-    size_t klen = strnlen(key, c->o.max_key_bytes + 1); /* first: fewer values live across the call */
-    const cw__routes *t;
-    if (klen - 1 >= c->o.max_key_bytes || !gates_open(c, CW_CMD_GET) ||
-        !(t = atomic_load_explicit(&c->routes, memory_order_acquire)) || !t->fast_view)
-        return get_general(c, key, out); /* (klen: empty or too long) */
+    return klen > c->o.max_key_bytes ? cw__get_general(c, key, out) : CW_NOTFOUND;
+}
+
+/* cw_get()'s short path on a backend other than mem://: the key's length, the backend's view
+ * and an inline copy of a plain value. Apart from cw_get(), so that cw_get() itself needs no
+ * frame. */
+static CW__NOINLINE cw_status get_view(cw_cache *c, const cw__routes *t, const char *key, cw_value *out)
+{
+    size_t klen = strnlen(key, c->o.max_key_bytes + 1);
+    if (klen - 1 >= c->o.max_key_bytes || !t->fast_view) return cw__get_general(c, key, out); /* (klen: empty or too long) */
     cw_status st = t->fast_view(t->fast_b, key, klen, put_plain, out);
     return st > CW_NOTFOUND ? claimed(c, st) : st;
+}
+
+cw_status cw_get(cw_cache *c, const char *key, cw_value *out)
+{
+    /* W1's path: one default backend, nothing in the way. As few instructions as possible:
+     * a get waits on a cache miss, and the CPU starts the next call's misses only once this
+     * call's instructions fit in its reorder window (docs/DESIGN.md). On mem:// the backend
+     * does the whole read (cw__mem_get); other backends go through get_view. Anything else
+     * goes the general way. Every exit is a tail call. */
+    const cw__routes *t;
+    if (!c || !key || !out || !gates_open(c, CW_CMD_GET) || !(t = atomic_load_explicit(&c->routes, memory_order_acquire)))
+        return cw__get_general(c, key, out);
+    if (t->fast_get) return t->fast_get(c, t->fast_b, key, out);
+    return get_view(c, t, key, out);
 }
 
 cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t deflen, cw_value *out)

@@ -49,17 +49,32 @@ void cw__url_redact(const char *text, char *buf, size_t size);
 #define CW__ENV_F_REFRESH_AT 0x02
 #define CW__ENV_MAX_HEADER 20
 
+/* The first three bytes of a plain header (no optional fields), as one host-order word of
+ * the header's first four bytes, masked: the payload of a plain envelope starts at byte 4. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define CW__PLAIN_HEAD ((uint32_t)CW__ENV_MAGIC << 24 | (uint32_t)CW__ENV_VERSION << 16)
+#define CW__PLAIN_MASK 0xFFFFFF00u
+#else
+#define CW__PLAIN_HEAD ((uint32_t)CW__ENV_MAGIC | (uint32_t)CW__ENV_VERSION << 8)
+#define CW__PLAIN_MASK 0x00FFFFFFu
+#endif
+
 typedef struct cw__env_meta {
     uint8_t codec;
     int64_t created_ms;    /* 0: not recorded */
     int64_t refresh_at_ms; /* 0: none (early / soft strategies) */
 } cw__env_meta;
 
-/* Keeps a rare case out of a hot function (no inlining, laid out apart). */
+/* Keeps a rare case out of a hot function (no inlining, laid out apart). CW__NOINLINE keeps
+ * a function apart (so that its caller needs no frame); CW__ALWAYS_INLINE merges one in. */
 #ifdef __GNUC__
 #define CW__COLD __attribute__((noinline, cold))
+#define CW__NOINLINE __attribute__((noinline))
+#define CW__ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define CW__COLD
+#define CW__NOINLINE
+#define CW__ALWAYS_INLINE inline
 #endif
 
 /* memcpy() inline for the short values of a cache's hot paths (16 to 64 bytes: overlapping
@@ -80,6 +95,34 @@ static inline void cw__copy(unsigned char *d, const unsigned char *s, size_t n)
         memcpy(d, a, 16);
         memcpy(d + n - 16, z, 16);
     } else if (n) {
+        memcpy(d, s, n);
+    }
+}
+
+/* cw__copy() for up to 128 bytes inline (eight 16-byte moves at most), libc's beyond. */
+static inline void cw__copy128(unsigned char *d, const unsigned char *s, size_t n)
+{
+    if (n <= 64) {
+        cw__copy(d, s, n);
+    } else if (n <= 128) {
+        unsigned char a[16], b[16], e[16], f[16], w[16], x[16], y[16], z[16];
+        memcpy(a, s, 16);
+        memcpy(b, s + 16, 16);
+        memcpy(e, s + 32, 16);
+        memcpy(f, s + 48, 16);
+        memcpy(w, s + n - 64, 16);
+        memcpy(x, s + n - 48, 16);
+        memcpy(y, s + n - 32, 16);
+        memcpy(z, s + n - 16, 16);
+        memcpy(d, a, 16);
+        memcpy(d + 16, b, 16);
+        memcpy(d + 32, e, 16);
+        memcpy(d + 48, f, 16);
+        memcpy(d + n - 64, w, 16);
+        memcpy(d + n - 48, x, 16);
+        memcpy(d + n - 32, y, 16);
+        memcpy(d + n - 16, z, 16);
+    } else {
         memcpy(d, s, n);
     }
 }
@@ -105,6 +148,18 @@ int cw__env_parse(const unsigned char *buf, size_t len, cw__env_meta *meta, size
 cw_status cw__set_meta(cw_cache *c, const char *key, const void *val, size_t len,
                        const cw__env_meta *meta, const cw_set_options *o);
 cw_status cw__get_meta(cw_cache *c, const char *key, cw_value *out, cw__env_meta *meta);
+
+/* cw_get()'s own read on mem://, the built-in backend: called for a cache whose only route is
+ * an enabled default mem:// backend, with c, key and out not NULL and nothing in the way (no
+ * middleware, scope or disabled get). On a hit on a plain value it fills out and returns
+ * CW_OK. It answers CW_NOTFOUND through cw__get_missed() and leaves every other case to
+ * cw__get_general(), which does the whole command with every check and message. */
+cw_status cw__mem_get(cw_cache *c, cw_backend *b, const char *key, cw_value *out);
+/* cw_get() the general way. */
+cw_status cw__get_general(cw_cache *c, const char *key, cw_value *out);
+/* cw_get()'s answer for a key of klen bytes that cw__mem_get() did not find: CW_NOTFOUND, or
+ * the error a key over max_key_bytes gets. */
+cw_status cw__get_missed(cw_cache *c, const char *key, size_t klen, cw_value *out);
 
 /* Run fn(ud) at the start of cw_cache_free(), before backends close (latest added first):
  * how strategies stop their worker threads. Remove with the same (fn, ud). */

@@ -9,6 +9,7 @@
 #include "suite.h"
 #include "core/internal.h"
 
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1153,22 +1154,23 @@ static int allocation_failures_are_reported_and_harmless(void)
     return 0;
 }
 
-/* cw_get on mem:// reads keys of 8 to 16 bytes by one lock-free path and other keys by
- * another; an entry with a TTL is read without the lock when the coarse clock says it has
- * more than a second to go; cw_get copies 16 to 64-byte plain values inline. Whatever path
- * a call takes, it must give what the general path gives: every key length on either side
- * of 8..16, every value size on either side of 16..64, with no TTL, a long TTL and a TTL
- * under a second, with and without a thread scope open (the general path); and a foreign
- * raw value, a value with strategy metadata and a set under such keys. */
+/* cw_get on mem:// reads keys of 8 to 16 bytes by its own lock-free path (cw__mem_get) and
+ * other keys by view's; an entry with a TTL is read without the lock when the coarse clock
+ * says it has more than a second to go; plain values of up to 128 bytes are copied inline,
+ * longer ones by libc. Whatever path a call takes, it must give what the general path
+ * gives: every key length on either side of 8..16, every value size on either side of 16,
+ * 64 and 128 (and of the cell's 84 bytes), with no TTL, a long TTL and a TTL under a second,
+ * into an empty and a grown cw_value, with and without a thread scope open (the general
+ * path); and a foreign raw value, a value with strategy metadata and a set under such keys. */
 static int every_read_path_gives_the_same(void)
 {
     cw_cache *c = NULL;
     CHECK_OK(cw_cache_new(&c, NULL)); /* the default clock: the coarse-clock rule applies */
     CHECK_OK(cw_cache_setup(c, "mem://?size=1000&check_interval=0", NULL, NULL));
     static const char *const keys[] = { "k", "1234567", "12345678", "key:1234", "a-16-byte-key-xy", "a-17-byte-key-xyz" };
-    static const size_t sizes[] = { 0, 15, 16, 17, 64, 65, 100 };
+    static const size_t sizes[] = { 0, 15, 16, 17, 64, 65, 100, 127, 128, 129, 300 };
     static const int64_t ttls[] = { CW_NO_EXPIRY, 3600000, 800 };
-    unsigned char val[128];
+    unsigned char val[300];
     cw_value v = { 0 };
     for (int general = 0; general < 2; general++) {
         if (general) CHECK_OK(cw_disabling_begin(c, CW_CMD_BIT(CW_CMD_PING)));
@@ -1178,6 +1180,7 @@ static int every_read_path_gives_the_same(void)
                     size_t n = sizes[si];
                     for (size_t j = 0; j < n; j++) val[j] = (unsigned char)(j * 5 + ki * 3 + ti + (size_t)general);
                     CHECK_OK(cw_set(c, keys[ki], val, n, ttls[ti]));
+                    if (si % 2) cw_value_free(&v); /* read into an empty value too */
                     for (int again = 0; again < 2; again++) { /* the second with v's buffer grown */
                         CHECK_OK(cw_get(c, keys[ki], &v));
                         CHECK(v.len == n && (n == 0 || memcmp(v.data, val, n) == 0) && v.data[n] == 0);
@@ -1208,6 +1211,66 @@ static int every_read_path_gives_the_same(void)
     }
     cw_value_free(&v);
     cw_cache_free(c);
+    return 0;
+}
+
+/* cw__mem_get finds a key's length with aligned 16-byte loads, which may read past the
+ * key's NUL but never into another page. Keys of 0 to 20 bytes whose NUL is the last byte
+ * before an unmapped page, and keys at every offset within 16 bytes, are read as stored
+ * (and the too short, too long and empty ones are refused as the general path refuses
+ * them); a key over max_key_bytes that is not there is an error, not a miss. */
+static int key_lengths_read_at_page_ends(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *two = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(two != MAP_FAILED);
+    CHECK(mprotect(two + page, (size_t)page, PROT_NONE) == 0);
+    cw_cache_options o = { .max_key_bytes = 18 };
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, &o));
+    CHECK_OK(cw_cache_setup(c, "mem://?size=1000&check_interval=0", NULL, NULL));
+    cw_value v = { 0 };
+    char key[24];
+    for (size_t len = 0; len <= 20; len++) {
+        for (size_t j = 0; j < len; j++) key[j] = (char)('a' + (j * 7 + len) % 26);
+        key[len] = 0;
+        char *at_end = (char *)two + page - (len + 1);
+        memcpy(at_end, key, len + 1);
+        if (len == 0) {
+            CHECK_ST(cw_get(c, at_end, &v), CW_EINVAL);
+            continue;
+        }
+        if (len > 18) { /* over max_key_bytes: refused, present or not */
+            CHECK_ST(cw_get(c, at_end, &v), CW_ETOOBIG);
+            continue;
+        }
+        CHECK_ST(cw_get(c, at_end, &v), CW_NOTFOUND);
+        char value[40];
+        int n = snprintf(value, sizeof value, "value of the %zu-byte key", len);
+        CHECK_OK(cw_set(c, key, value, (size_t)n, CW_NO_EXPIRY));
+        CHECK_OK(cw_get(c, at_end, &v));
+        CHECK_VAL(v, value);
+        for (size_t off = 0; off < 16; off++) { /* every alignment, mid-page */
+            char *mid = (char *)two + 64 + off;
+            memcpy(mid, key, len + 1);
+            memset(mid + len + 1, 'x', 16); /* no stray NUL after it */
+            CHECK_OK(cw_get(c, mid, &v));
+            CHECK_VAL(v, value);
+        }
+    }
+    /* a key of 8 to 16 bytes over max_key_bytes is refused by the short path's miss too */
+    cw_cache_options o12 = { .max_key_bytes = 12 };
+    cw_cache *c12 = NULL;
+    CHECK_OK(cw_cache_new(&c12, &o12));
+    CHECK_OK(cw_cache_setup(c12, "mem://?size=1000&check_interval=0", NULL, NULL));
+    CHECK_ST(cw_get(c12, "twelve-bytes", &v), CW_NOTFOUND);
+    CHECK_ST(cw_get(c12, "thirteen-byte", &v), CW_ETOOBIG);
+    CHECK_ST(cw_get(c12, "sixteen-bytes-ok", &v), CW_ETOOBIG);
+    CHECK(strstr(cw_cache_errmsg(c12), "max_key_bytes") != NULL);
+    cw_cache_free(c12);
+    cw_value_free(&v);
+    cw_cache_free(c);
+    munmap(two, (size_t)page * 2);
     return 0;
 }
 
@@ -1353,6 +1416,7 @@ static const cw_test tests[] = {
     CW_TEST(reads_compare_whole_keys),
     CW_TEST(allocation_failures_are_reported_and_harmless),
     CW_TEST(every_read_path_gives_the_same),
+    CW_TEST(key_lengths_read_at_page_ends),
     CW_TEST(lock_free_gets_honour_ttls),
     CW_TEST(through_cache_api),
     { 0 }

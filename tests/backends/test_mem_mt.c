@@ -175,7 +175,18 @@ static int value_ok(const unsigned char *v, size_t len, uint32_t id)
 typedef struct rw_arg {
     mt *m;
     int id, bad, hits, ops;
+    cw_cache *c; /* not NULL: through the cache's cw_get / cw_set / cw_delete instead */
 } rw_arg;
+
+/* The cache's calls for rw_main: cw_get reads mem:// by its own path (cw__mem_get). */
+static cw_status rw_get(rw_arg *a, const char *k, size_t n, cw_value *v)
+{
+    return a->c ? cw_get(a->c, k, v) : a->m->ops->get(a->m->b, k, n, v);
+}
+static cw_status rw_set(rw_arg *a, const char *k, size_t n, const unsigned char *buf, size_t len, int64_t ttl)
+{
+    return a->c ? cw_set(a->c, k, buf, len, ttl) : a->m->ops->set(a->m->b, k, n, buf, len, ttl, CW_SET_ALWAYS);
+}
 
 enum { RW_KEYS = 1000 };
 
@@ -193,7 +204,7 @@ static void *rw_main(void *p)
         int n = snprintf(k, sizeof k, "rw:%u%.*s", id, (int)(id % 12), "............");
         int what = (int)((r >> 32) % 100);
         if (what < 55) {
-            cw_status st = a->m->ops->get(a->m->b, k, (size_t)n, &v);
+            cw_status st = rw_get(a, k, (size_t)n, &v);
             if (st == CW_OK) {
                 a->hits++;
                 if (!value_ok(v.data, v.len, id)) a->bad++;
@@ -204,10 +215,12 @@ static void *rw_main(void *p)
             size_t len = make_value(buf, id, &x);
             /* some expire at once; some live an hour (read without the lock); some never expire */
             int64_t ttl = what < 60 ? 1 + (int64_t)(r % 3) : what < 72 ? 3600000 : CW_NO_EXPIRY;
-            if (a->m->ops->set(a->m->b, k, (size_t)n, buf, len, ttl, CW_SET_ALWAYS) != CW_OK) a->bad++;
+            if (rw_set(a, k, (size_t)n, buf, len, ttl) != CW_OK) a->bad++;
         } else if (what < 95) {
-            cw_status st = a->m->ops->del(a->m->b, k, (size_t)n);
+            cw_status st = a->c ? cw_delete(a->c, k) : a->m->ops->del(a->m->b, k, (size_t)n);
             if (st != CW_OK && st != CW_NOTFOUND) a->bad++;
+        } else if (a->c) {
+            if (cw_get(a->c, k, &v) == CW_OK && !value_ok(v.data, v.len, id)) a->bad++;
         } else {
             /* read, then delete only if unchanged */
             if (a->m->ops->get(a->m->b, k, (size_t)n, &v) == CW_OK) {
@@ -226,7 +239,7 @@ static int mt_no_torn_reads_under_eviction(void)
     /* 300 entries for 1000 keys: most sets evict; the purge thread runs every millisecond */
     CHECK_EQ_INT(mt_open(&m, "mem://?size=300&check_interval=1ms&max_bytes=48k"), 0);
     rw_arg args[6];
-    for (int i = 0; i < 6; i++) args[i] = (rw_arg){ &m, i, 0, 0, 15000 };
+    for (int i = 0; i < 6; i++) args[i] = (rw_arg){ &m, i, 0, 0, 15000, NULL };
     run_threads(6, rw_main, args, sizeof args[0]);
     int hits = 0;
     for (int i = 0; i < 6; i++) {
@@ -238,6 +251,30 @@ static int mt_no_torn_reads_under_eviction(void)
     CHECK_OK(m.ops->keys_count(m.b, &n));
     CHECK(n <= 300);
     m.ops->close(m.b);
+    return 0;
+}
+
+/* The same through the cache: cw_get's own read of mem:// (cw__mem_get, lock-free, with the
+ * payload copied inline or by libc past 128 bytes) against cw_set, cw_delete, expiry,
+ * eviction and the purge thread. */
+static int mt_no_torn_cache_gets(void)
+{
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, NULL));
+    CHECK_OK(cw_cache_setup(c, "mem://?size=300&check_interval=1ms&max_bytes=48k", NULL, NULL));
+    rw_arg args[6];
+    for (int i = 0; i < 6; i++) args[i] = (rw_arg){ NULL, i, 0, 0, 15000, c };
+    run_threads(6, rw_main, args, sizeof args[0]);
+    int hits = 0;
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(args[i].bad, 0);
+        hits += args[i].hits;
+    }
+    CHECK(hits > 1000);
+    uint64_t n = 0;
+    CHECK_OK(cw_get_keys_count(c, &n));
+    CHECK(n <= 300);
+    cw_cache_free(c);
     return 0;
 }
 
@@ -264,7 +301,7 @@ static void *scan_main(void *p)
 {
     scan_arg *a = p;
     if (a->id < 2) { /* writers */
-        rw_arg w = { a->m, a->id + 10, 0, 0, 20000 };
+        rw_arg w = { a->m, a->id + 10, 0, 0, 20000, NULL };
         rw_main(&w);
         a->bad += w.bad;
         atomic_fetch_sub(a->writers_left, 1);
@@ -496,6 +533,7 @@ static const cw_test tests[] = {
     CW_TEST(mt_incr_totals_exact),
     CW_TEST(mt_lock_exclusive),
     CW_TEST(mt_no_torn_reads_under_eviction),
+    CW_TEST(mt_no_torn_cache_gets),
     CW_TEST(mt_scan_while_writing),
     CW_TEST(mt_sets_and_windows),
     CW_TEST(mt_every_op_races),

@@ -379,12 +379,44 @@ static cw_status view_any(mem_backend *b, const char *key, size_t klen, cw_view_
     return view_found(b, s, h64, key, klen, e, mem_meta(e), me, fn, ud);
 }
 
-/* The hot path of every cache hit, for keys of 8 to 16 bytes (others: view_any, the same
- * steps in general form). Kept to the bare minimum of instructions: a read waits on a cache
- * miss (the cell; the tag bytes are denser and more often cached), and the CPU starts the
- * next call's misses only once this call's instructions fit in its reorder window. So the
- * key's two words are read once, for the hash and for every compare, and a cell's address
- * is computed once. It takes no lock and writes nothing another thread writes (readers.c). */
+/* The lookup of the lock-free reads for keys of 8 to 16 bytes, with this thread marked: the
+ * entry of the key whose first and last 8 bytes are w0 and w1 (the hash h), its meta word in
+ * *meta and its key bytes at *kp; NULL when the key is absent. Kept to the bare minimum of
+ * instructions: a read waits on a cache miss (the cell; the tag bytes are denser and more
+ * often cached), and the CPU starts the next call's misses only once this call's
+ * instructions fit in its reorder window. So the key's two words are read once, for the hash
+ * and for every compare, and a cell's address is computed once. */
+static inline mem_entry *find16(const mem_shard *s, uint32_t h, uint64_t w0, uint64_t w1, size_t klen,
+                                uint32_t *meta, const unsigned char **kp)
+{
+    const uint8_t tag = mem_tag(h);
+    const uint8_t *tags = s->tags;
+    const uint32_t cap = s->cap;
+    for (uint32_t i = mem_home(s, h);; i = i + 1 == cap ? 0 : i + 1) {
+        uint8_t t = tags[i];
+        if (t == tag) {
+            mem_entry *e = mem_at(s, i);
+            /* A cell spans two or three cache lines: ask for the rest now, so that their
+             * misses overlap the first one's. */
+            __builtin_prefetch((const char *)e + 64);
+            __builtin_prefetch((const char *)e + sizeof *e - 1);
+            uint32_t m = mem_meta(e);
+            if ((m & MEM_KLEN_MAX) == klen) { /* the key's words decide (no hash compare) */
+                const unsigned char *ek = (m & MEM_F_OUT) ? mem_block(e) : e->data;
+                if (mem_r64(ek) == w0 && mem_r64(ek + klen - 8) == w1) {
+                    *meta = m;
+                    *kp = ek;
+                    return e;
+                }
+            }
+        } else if (!t) {
+            return NULL;
+        }
+    }
+}
+
+/* view for keys of 8 to 16 bytes (others: view_any, the same steps in general form). It
+ * takes no lock and writes nothing another thread writes (readers.c). */
 static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_fn fn, void *ud)
 {
     mem_backend *b = mem_of(bk);
@@ -397,30 +429,111 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
     mem_reader *me = mem_reader_mine;
     if (!me) return view_any(b, key, klen, fn, ud); /* claims this thread's slot */
     if (!mem_reader_enter(me, &s->lock)) return view_locked(b, s, h64, key, klen, fn, ud);
-    const uint8_t tag = mem_tag((uint32_t)h64);
-    const uint8_t *tags = s->tags;
-    const uint32_t cap = s->cap;
-    mem_entry *e;
     uint32_t meta;
-    for (uint32_t i = mem_home(s, (uint32_t)h64);; i = i + 1 == cap ? 0 : i + 1) {
-        uint8_t t = tags[i];
-        if (t == tag) {
-            e = mem_at(s, i);
-            /* A cell spans two or three cache lines: ask for the rest now, so that their
-             * misses overlap the first one's. */
-            __builtin_prefetch((const char *)e + 64);
-            __builtin_prefetch((const char *)e + sizeof *e - 1);
-            meta = mem_meta(e);
-            if ((meta & MEM_KLEN_MAX) == klen) { /* the key's words decide (no hash compare) */
-                const unsigned char *ek = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
-                if (mem_r64(ek) == w0 && mem_r64(ek + klen - 8) == w1) break;
-            }
-        } else if (!t) {
-            mem_reader_leave(me);
-            return CW_NOTFOUND;
-        }
+    const unsigned char *ek;
+    mem_entry *e = find16(s, (uint32_t)h64, w0, w1, klen, &meta, &ek);
+    if (!e) {
+        mem_reader_leave(me);
+        return CW_NOTFOUND;
     }
     return view_found(b, s, h64, key, klen, e, meta, me, fn, ud);
+}
+
+/* ---- cw_get()'s own read ----------------------------------------------------------------------
+ * The core's cw_get() hands a cache whose only route is this backend straight to
+ * cw__mem_get(): one function from the key to the copied payload, with no callback and no
+ * frame (every rare case leaves by a tail call), so that W1's get stays as short as a get
+ * with TTLs, eviction counts and concurrent writers can be. It reads as op_view does and
+ * knows the core's plain envelope (a 4-byte header, then the payload); anything else goes
+ * the general way, cw__get_general(), which reads again through view. */
+
+/* strnlen(key, 17): enough to tell the 8 to 16-byte keys this read takes. With SSE2, two
+ * aligned 16-byte loads at most, as libc's strnlen does (an aligned load never crosses a
+ * page, so reading past the key's NUL stays in memory the key's own page maps); sanitizer
+ * builds, which would see those bytes as read, call strnlen. */
+#if defined(__SSE2__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#include <emmintrin.h>
+static inline size_t key_len17(const char *key)
+{
+    const uintptr_t p = (uintptr_t)key, a = p & ~(uintptr_t)15;
+    const __m128i z = _mm_setzero_si128();
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_load_si128((const __m128i *)a), z)) >> (p & 15);
+    if (m) return (size_t)__builtin_ctz(m);
+    m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_load_si128((const __m128i *)(a + 16)), z));
+    return m ? 16 - (p & 15) + (size_t)__builtin_ctz(m) : 17;
+}
+#else
+static inline size_t key_len17(const char *key) { return strnlen(key, 17); }
+#endif
+
+/* The end of a hit whose value is over 128 bytes: libc's copy, out of the hot function. */
+static CW__COLD cw_status get_copy_long(mem_reader *me, cw_value *out, const unsigned char *payload, size_t n)
+{
+    memcpy(out->data, payload, n);
+    mem_reader_leave(me);
+    out->data[n] = 0;
+    out->len = n;
+    return CW_OK;
+}
+
+/* The end of every hit of cw__mem_get(): a plain value that fits out is counted and copied;
+ * anything else is left to the general way. */
+static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_value *out, mem_entry *e, uint32_t meta,
+                                           const unsigned char *v, mem_reader *me)
+{
+    const size_t len = e->vlen, n = len - 4;
+    uint32_t head = 0;
+    if (len >= 4) memcpy(&head, v, 4);
+    if ((head & CW__PLAIN_MASK) != CW__PLAIN_HEAD || n >= out->cap) { /* (len < 4: head 0) */
+        mem_reader_leave(me);
+        return cw__get_general(c, key, out);
+    }
+    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
+     * all once saturated (then the entry's line is not written). */
+    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
+           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+    if (n > 128) return get_copy_long(me, out, v + 4, n);
+    cw__copy128(out->data, v + 4, n);
+    mem_reader_leave(me);
+    out->data[n] = 0;
+    out->len = n;
+    return CW_OK;
+}
+
+/* A hit on an entry with an expiry (or of another type): the coarse clock vouches for it, or
+ * the general way decides under the lock. */
+static CW__COLD cw_status get_hit_expiring(cw_cache *c, mem_backend *b, const char *key, cw_value *out,
+                                           mem_entry *e, uint32_t meta, const unsigned char *v, mem_reader *me)
+{
+    if ((meta & MEM_F_TYPE) || !surely_alive(b, e->exp)) {
+        mem_reader_leave(me);
+        return cw__get_general(c, key, out);
+    }
+    return get_hit(c, key, out, e, meta, v, me);
+}
+
+cw_status cw__mem_get(cw_cache *c, cw_backend *bk, const char *key, cw_value *out)
+{
+    const size_t klen = key_len17(key);
+    if (klen - 8 > 8) return cw__get_general(c, key, out);
+    mem_backend *b = mem_of(bk);
+    const uint64_t w0 = mem_r64((const unsigned char *)key), w1 = mem_r64((const unsigned char *)key + klen - 8);
+    const uint64_t h64 = mem_hash_end(w0, w1, MEM_K2, klen);
+    mem_shard *s = shard_of(b, h64);
+    __builtin_prefetch(s);
+    mem_reader *me = mem_reader_mine;
+    /* no reader slot yet (the general way claims one), or a writer in the shard */
+    if (!me || !mem_reader_enter(me, &s->lock)) return cw__get_general(c, key, out);
+    uint32_t meta;
+    const unsigned char *ek;
+    mem_entry *e = find16(s, (uint32_t)h64, w0, w1, klen, &meta, &ek);
+    if (!e) {
+        mem_reader_leave(me);
+        return cw__get_missed(c, key, klen, out);
+    }
+    if (meta & (MEM_F_TYPE | MEM_F_EXP)) return get_hit_expiring(c, b, key, out, e, meta, ek + klen, me);
+    return get_hit(c, key, out, e, meta, ek + klen, me);
 }
 
 static cw_status op_get(cw_backend *bk, const char *key, size_t klen, cw_value *out)

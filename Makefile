@@ -6,6 +6,8 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 W ?= W1,W2,W3,W4,W5,W6,W7
+# W3 replays a trace made by the workloads' generator, which lives beside the project.
+TRACE_TOOL ?= ../shared/bench/make-trace
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo test test-release test-install test-asan test-tsan check bench install clean
@@ -56,7 +58,7 @@ check: test
 bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build build/bench -j $(JOBS) --target cw_bench
-	./build/bench/cw_bench --workloads $(W) --trace-tool ../shared/bench/make-trace --tmp build/bench
+	./build/bench/cw_bench --workloads $(W) --trace-tool $(TRACE_TOOL) --tmp build/bench
 
 install: build
 	cmake --install build/release --prefix $(PREFIX)

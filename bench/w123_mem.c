@@ -315,12 +315,24 @@ int bench_w2(const bench_args *a)
 
 enum { W3_KEYS = 1000000, W3_LENGTH = 10000000 };
 
+static uint32_t *trace_fail(const char *path, const char *why)
+{
+    printf("# W3: the trace %s: %s\n", path, why);
+    return NULL;
+}
+
 static uint32_t *load_trace(const bench_args *a, size_t *n, void **map, size_t *map_len)
 {
     char path[4096], cmd[8192];
     struct stat st;
     snprintf(path, sizeof path, "%s/w3.trace", a->tmpdir);
     if (stat(path, &st) != 0 || st.st_size != (off_t)W3_LENGTH * 4) {
+        if (access(a->trace_tool, R_OK) != 0) {
+            printf("# W3: no trace generator at %s: it is ../shared/bench/make-trace beside the project "
+                   "(BENCHMARKS.md); from elsewhere run: make bench TRACE_TOOL=/path/to/make-trace\n",
+                   a->trace_tool);
+            return NULL;
+        }
         snprintf(cmd, sizeof cmd, "python3 '%s' '%s' --keys %d --length %d --s 0.99 --seed 42", a->trace_tool,
                  path, W3_KEYS, W3_LENGTH);
         printf("# W3: generating the trace: %s\n", cmd);
@@ -331,21 +343,21 @@ static uint32_t *load_trace(const bench_args *a, size_t *n, void **map, size_t *
         }
     }
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return NULL;
+    if (fd < 0) return trace_fail(path, "cannot open it");
     *map_len = (size_t)st.st_size;
     *map = mmap(NULL, *map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
-    if (*map == MAP_FAILED) return NULL;
+    if (*map == MAP_FAILED) return trace_fail(path, "cannot map it");
     /* little-endian u32 ids: copy out (and validate) so the replay reads plain memory */
     uint32_t *ids = malloc(*map_len);
-    if (!ids) return NULL;
+    if (!ids) return trace_fail(path, "out of memory");
     const unsigned char *p = *map;
     for (size_t i = 0; i < *map_len / 4; i++) {
         ids[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                  (uint32_t)p[4 * i + 3] << 24;
         if (ids[i] >= W3_KEYS) {
             free(ids);
-            return NULL;
+            return trace_fail(path, "a key id out of range");
         }
     }
     *n = *map_len / 4;
@@ -357,10 +369,7 @@ int bench_w3(const bench_args *a)
     size_t n = 0, map_len = 0;
     void *map = NULL;
     uint32_t *ids = load_trace(a, &n, &map, &map_len);
-    if (!ids) {
-        printf("# W3: cannot read the trace\n");
-        return 1;
-    }
+    if (!ids) return 1; /* (load_trace said why) */
     munmap(map, map_len);
     key16 *keys = format_keys(W3_KEYS);
     int rc = !keys;

@@ -337,6 +337,16 @@ static CW__COLD cw_status view_locked(mem_backend *b, mem_shard *s, uint64_t h64
     return st;
 }
 
+/* A lock-free read's hit count (meta: e's meta word as read). Other readers may be counting
+ * too, so by compare-and-swap, and not at all once saturated (then the entry's line is not
+ * written). */
+static inline void count_hit(mem_entry *e, uint32_t meta)
+{
+    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
+           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 /* The end of a lock-free read that found the key's entry e (meta: its meta word), with this
  * thread marked (me): an entry of another type, or with an expiry the coarse clock cannot
  * vouch for, goes under the lock; else the hit is counted and fn reads the value. */
@@ -347,11 +357,7 @@ static inline cw_status view_found(mem_backend *b, mem_shard *s, uint64_t h64, c
         mem_reader_leave(me); /* may remove the entry, or say ETYPE: under the lock */
         return view_locked(b, s, h64, key, klen, fn, ud);
     }
-    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
-     * all once saturated (then the entry's line is not written). */
-    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
-           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+    count_hit(e, meta);
     /* A block stays allocated while this thread is marked: it is freed only after its
      * writer waited for the readers and released the lock. */
     const unsigned char *k = (meta & MEM_F_OUT) ? mem_block(e) : e->data;
@@ -451,8 +457,14 @@ static cw_status op_view(cw_backend *bk, const char *key, size_t klen, cw_view_f
  * aligned 16-byte loads at most, as libc's strnlen does (an aligned load never crosses a
  * page, so reading past the key's NUL stays in memory the key's own page maps); sanitizer
  * builds, which would see those bytes as read, call strnlen. */
-#if defined(__SSE2__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#include <emmintrin.h>
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) /* gcc */
+#define MEM_SANITIZED 1
+#elif defined(__has_feature) /* clang */
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define MEM_SANITIZED 1
+#endif
+#endif
+#if defined(__SSE2__) && !defined(MEM_SANITIZED)
 static inline size_t key_len17(const char *key)
 {
     const uintptr_t p = (uintptr_t)key, a = p & ~(uintptr_t)15;
@@ -488,11 +500,7 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
-    /* Count the hit; other readers may be counting too, so by compare-and-swap, and not at
-     * all once saturated (then the entry's line is not written). */
-    while ((meta & MEM_F_FREQ) != MEM_F_FREQ &&
-           !__atomic_compare_exchange_n(&e->meta, &meta, meta + MEM_F_FREQ1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-    }
+    count_hit(e, meta);
     if (n > 128) return get_copy_long(me, out, v + 4, n);
     cw__copy128(out->data, v + 4, n);
     mem_reader_leave(me);

@@ -56,7 +56,7 @@ test-tsan: deps
 check: test
 
 bench: deps
-	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
 	cmake --build build/bench -j $(JOBS) --target cw_bench
 	./build/bench/cw_bench --workloads $(W) --trace-tool $(TRACE_TOOL) --tmp build/bench
 

@@ -44,6 +44,7 @@ cw_status cw_cache_new(cw_cache **out, const cw_cache_options *opts)
     c->env.log_ud = c->o.log_ud;
     if (pthread_mutex_init(&c->setup_lock, NULL) != 0) { cw_free(c); return CW_ENOMEM; }
     atomic_init(&c->routes, NULL);
+    atomic_init(&c->gate, 0);
     *out = c;
     return CW_OK;
 }
@@ -349,8 +350,9 @@ cw_status cw__exec(cw_call *call)
 {
     cw_cache *c = call->c;
     uint64_t bit = CW_CMD_BIT(call->cmd);
-    int scoped = atomic_load_explicit(&c->nscopes, memory_order_relaxed) > 0;
-    if ((atomic_load_explicit(&c->disabled, memory_order_relaxed) & bit) ||
+    uint64_t gate = atomic_load_explicit(&c->gate, memory_order_relaxed);
+    int scoped = gate >= CW__GATE_SCOPE;
+    if ((gate & bit) ||
         (call->rt && call->rt->disabled) || (scoped && cw__scope_disabled(c, call->cmd)))
         return cw__fail(c, CW_EDISABLED, "%s is disabled%s", cw_command_name(call->cmd),
                         call->rt && call->rt->disabled ? " (backend set up disabled)" : "");
@@ -371,6 +373,7 @@ cw_status cw_cache_add_middleware(cw_cache *c, cw_middleware_fn fn, void *ud)
     m[c->nmw] = (cw__middleware){ fn, ud };
     c->mw = m;
     c->nmw++;
+    atomic_fetch_or(&c->gate, CW__GATE_MW);
     pthread_mutex_unlock(&c->setup_lock);
     return CW_OK;
 }

@@ -60,10 +60,20 @@ struct cw_cache {
     size_t nmw;
     cw__close_hook *hooks;
     size_t nhooks;
-    _Atomic uint64_t disabled;  /* global disable mask */
-    _Atomic int nscopes;        /* thread scopes open on this cache, over all threads */
+    /* What sends a command the general way, in one word, so that cw_get and cw_set test it
+     * with one load: the globally disabled commands (CW_CMD_BIT bits), CW__GATE_MW once a
+     * middleware is added, and the thread scopes open on this cache over all threads, counted
+     * in units of CW__GATE_SCOPE. */
+    _Atomic uint64_t gate;
     _Atomic uint64_t token_seq; /* lock tokens */
 };
+
+#define CW__GATE_CMDS (((uint64_t)1 << CW_CMD__COUNT) - 1)
+#define CW__GATE_MW ((uint64_t)1 << 31)
+#define CW__GATE_SCOPE ((uint64_t)1 << 32)
+_Static_assert(CW_CMD__COUNT <= 31, "the commands' bits must stay below CW__GATE_MW");
+/* Open scopes on any thread, and a middleware: either sends every command the general way. */
+#define CW__GATE_ALWAYS (CW__GATE_MW | ~(CW__GATE_SCOPE - 1))
 
 /* A command in flight: the arguments of every command kind, one struct. */
 struct cw_call {

@@ -392,8 +392,7 @@ cw_status cw_set_ex(cw_cache *c, const char *key, const void *val, size_t len, c
  * cmd not disabled. */
 static inline int gates_open(const cw_cache *c, cw_command cmd)
 {
-    return !c->nmw && !atomic_load_explicit(&((cw_cache *)c)->nscopes, memory_order_relaxed) &&
-           !(atomic_load_explicit(&((cw_cache *)c)->disabled, memory_order_relaxed) & CW_CMD_BIT(cmd));
+    return !(atomic_load_explicit(&((cw_cache *)c)->gate, memory_order_relaxed) & (CW__GATE_ALWAYS | CW_CMD_BIT(cmd)));
 }
 
 static const cw__route *fast_route(cw_cache *c, cw_command cmd, const char *key, size_t *klen)

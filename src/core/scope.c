@@ -2,7 +2,7 @@
  * scope.c - thread scopes: the seed's `with cache.disabling():` and `with cache.callback():`
  * (contextvars there, a per-thread stack here). Each entry is tagged with its cache, so one
  * thread can hold scopes on several caches. The cache counts open scopes over all threads
- * (nscopes) so that commands skip the thread-local walk entirely when none is open.
+ * (in its gate word) so that commands skip the thread-local walk entirely when none is open.
  */
 #include "core/cache_impl.h"
 
@@ -30,7 +30,7 @@ static cw_status push(cw_cache *c, int kind, cw_command_mask mask, cw_callback_f
     if (tls.n >= MAX_SCOPES)
         return cw__fail(c, CW_ENOMEM, "more than %d nested scopes on this thread", MAX_SCOPES);
     tls.s[tls.n++] = (scope){ c, kind, mask, fn, ud };
-    atomic_fetch_add(&c->nscopes, 1);
+    atomic_fetch_add(&c->gate, CW__GATE_SCOPE);
     return CW_OK;
 }
 
@@ -41,7 +41,7 @@ static cw_status pop(cw_cache *c, int kind)
         if (tls.s[i].c == c && tls.s[i].kind == kind) {
             for (int j = i; j + 1 < tls.n; j++) tls.s[j] = tls.s[j + 1];
             tls.n--;
-            atomic_fetch_sub(&c->nscopes, 1);
+            atomic_fetch_sub(&c->gate, CW__GATE_SCOPE);
             return CW_OK;
         }
     }
@@ -79,17 +79,17 @@ void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, siz
 
 void cw_cache_disable(cw_cache *c, cw_command_mask mask)
 {
-    if (c) atomic_fetch_or(&c->disabled, mask);
+    if (c) atomic_fetch_or(&c->gate, mask & CW__GATE_CMDS);
 }
 
 void cw_cache_enable(cw_cache *c, cw_command_mask mask)
 {
-    if (c) atomic_fetch_and(&c->disabled, ~mask);
+    if (c) atomic_fetch_and(&c->gate, ~(mask & CW__GATE_CMDS));
 }
 
 int cw_cache_is_enabled(const cw_cache *c, cw_command cmd)
 {
     if (!c || (unsigned)cmd >= CW_CMD__COUNT) return 0;
-    if (atomic_load(&((cw_cache *)c)->disabled) & CW_CMD_BIT(cmd)) return 0;
+    if (atomic_load(&((cw_cache *)c)->gate) & CW_CMD_BIT(cmd)) return 0;
     return !cw__scope_disabled(c, cmd);
 }

@@ -478,8 +478,8 @@ static inline size_t key_len17(const char *key)
 static inline size_t key_len17(const char *key) { return strnlen(key, 17); }
 #endif
 
-/* The end of a hit whose value is over 128 bytes: libc's copy, out of the hot function. */
-static CW__COLD cw_status get_copy_long(mem_reader *me, cw_value *out, const unsigned char *payload, size_t n)
+/* The end of a hit whose payload is not 33 to 64 bytes: libc's copy, out of the hot function. */
+static CW__NOINLINE cw_status get_copy_other(mem_reader *me, cw_value *out, const unsigned char *payload, size_t n)
 {
     memcpy(out->data, payload, n);
     mem_reader_leave(me);
@@ -501,8 +501,19 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
         return cw__get_general(c, key, out);
     }
     count_hit(e, meta);
-    if (n > 128) return get_copy_long(me, out, v + 4, n);
-    cw__copy128(out->data, v + 4, n);
+    if (n - 33 > 64 - 33) return get_copy_other(me, out, v + 4, n);
+    /* 33 to 64 bytes (W1's 64): four overlapping 16-byte moves */
+    unsigned char *d = out->data;
+    const unsigned char *p = v + 4;
+    unsigned char w[4][16];
+    memcpy(w[0], p, 16);
+    memcpy(w[1], p + 16, 16);
+    memcpy(w[2], p + n - 32, 16);
+    memcpy(w[3], p + n - 16, 16);
+    memcpy(d, w[0], 16);
+    memcpy(d + 16, w[1], 16);
+    memcpy(d + n - 32, w[2], 16);
+    memcpy(d + n - 16, w[3], 16);
     mem_reader_leave(me);
     out->data[n] = 0;
     out->len = n;
@@ -511,10 +522,10 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
 
 /* A hit on an entry with an expiry (or of another type): the coarse clock vouches for it, or
  * the general way decides under the lock. */
-static CW__COLD cw_status get_hit_expiring(cw_cache *c, mem_backend *b, const char *key, cw_value *out,
+static CW__COLD cw_status get_hit_expiring(cw_cache *c, const mem_shard *s, const char *key, cw_value *out,
                                            mem_entry *e, uint32_t meta, const unsigned char *v, mem_reader *me)
 {
-    if ((meta & MEM_F_TYPE) || !surely_alive(b, e->exp)) {
+    if ((meta & MEM_F_TYPE) || !s->coarse || e->exp - coarse_ms() <= MEM_COARSE_TRUST) { /* surely_alive */
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
@@ -540,7 +551,7 @@ cw_status cw__mem_get(cw_cache *c, cw_backend *bk, const char *key, cw_value *ou
         mem_reader_leave(me);
         return cw__get_missed(c, key, klen, out);
     }
-    if (meta & (MEM_F_TYPE | MEM_F_EXP)) return get_hit_expiring(c, b, key, out, e, meta, ek + klen, me);
+    if (meta & (MEM_F_TYPE | MEM_F_EXP)) return get_hit_expiring(c, s, key, out, e, meta, ek + klen, me);
     return get_hit(c, key, out, e, meta, ek + klen, me);
 }
 
@@ -1220,6 +1231,7 @@ static cw_status op_open(cw_backend **out, cw_url *url, const cw_backend_env *en
     for (uint32_t i = 0; i < b->nshards; i++) {
         uint32_t share = (uint32_t)(size / b->nshards + ((int64_t)i < size % b->nshards));
         st = mem_shard_init((mem_shard *)(base + i * ssize), share);
+        if (st == CW_OK) ((mem_shard *)(base + i * ssize))->coarse = b->coarse_res_ms > 0;
         if (st) {
             b->nshards = i; /* destroy only those initialised */
             op_close(&b->base);

@@ -166,6 +166,7 @@ typedef struct mem_shard {
     uint32_t ghost_nb;  /* ghost buckets of MEM_GHOST_WAYS fingerprints */
     mem_queue small, main;
     uint32_t keep;   /* slot of the entry an eviction must spare, followed as cells move */
+    int coarse;      /* the backend has coarse_res_ms (cw__mem_get asks here, so as not to keep b) */
     uint64_t bytes;  /* key + value bytes stored in this shard */
     uint16_t *ghost; /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
 } mem_shard;

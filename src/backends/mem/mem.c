@@ -488,7 +488,7 @@ static CW__NOINLINE cw_status get_copy_other(mem_reader *me, cw_value *out, cons
     return CW_OK;
 }
 
-/* The end of every hit of cw__mem_get(): a plain value that fits out is counted and copied;
+/* The end of every hit of cw__mem_get(), once counted: a plain value that fits out is copied;
  * anything else is left to the general way. */
 static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_value *out, mem_entry *e, uint32_t meta,
                                            const unsigned char *v, mem_reader *me)
@@ -500,7 +500,6 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
-    count_hit(e, meta);
     if (n - 33 > 64 - 33) return get_copy_other(me, out, v + 4, n);
     /* 33 to 64 bytes (W1's 64): four overlapping 16-byte moves */
     unsigned char *d = out->data;
@@ -520,15 +519,18 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
     return CW_OK;
 }
 
-/* A hit on an entry with an expiry (or of another type): the coarse clock vouches for it, or
- * the general way decides under the lock. */
-static CW__COLD cw_status get_hit_expiring(cw_cache *c, const mem_shard *s, const char *key, cw_value *out,
-                                           mem_entry *e, uint32_t meta, const unsigned char *v, mem_reader *me)
+/* A hit on an entry whose hit count is not saturated, with an expiry, or of another type:
+ * another type, or an expiry the coarse clock cannot vouch for, goes the general way (under
+ * the lock); else the hit is counted and copied as usual. */
+static CW__NOINLINE cw_status get_hit_other(cw_cache *c, const mem_shard *s, const char *key, cw_value *out,
+                                            mem_entry *e, uint32_t meta, const unsigned char *v, mem_reader *me)
 {
-    if ((meta & MEM_F_TYPE) || !s->coarse || e->exp - coarse_ms() <= MEM_COARSE_TRUST) { /* surely_alive */
+    if ((meta & MEM_F_TYPE) ||
+        ((meta & MEM_F_EXP) && (!s->coarse || e->exp - coarse_ms() <= MEM_COARSE_TRUST))) { /* surely_alive */
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
+    count_hit(e, meta);
     return get_hit(c, key, out, e, meta, v, me);
 }
 
@@ -551,7 +553,9 @@ cw_status cw__mem_get(cw_cache *c, cw_backend *bk, const char *key, cw_value *ou
         mem_reader_leave(me);
         return cw__get_missed(c, key, klen, out);
     }
-    if (meta & (MEM_F_TYPE | MEM_F_EXP)) return get_hit_expiring(c, s, key, out, e, meta, ek + klen, me);
+    /* the usual hit: bytes, no expiry, its count saturated (nothing to write) */
+    if ((meta & (MEM_F_TYPE | MEM_F_EXP | MEM_F_FREQ)) != MEM_F_FREQ)
+        return get_hit_other(c, s, key, out, e, meta, ek + klen, me);
     return get_hit(c, key, out, e, meta, ek + klen, me);
 }
 

@@ -99,34 +99,6 @@ static inline void cw__copy(unsigned char *d, const unsigned char *s, size_t n)
     }
 }
 
-/* cw__copy() for up to 128 bytes inline (eight 16-byte moves at most), libc's beyond. */
-static inline void cw__copy128(unsigned char *d, const unsigned char *s, size_t n)
-{
-    if (n <= 64) {
-        cw__copy(d, s, n);
-    } else if (n <= 128) {
-        unsigned char a[16], b[16], e[16], f[16], w[16], x[16], y[16], z[16];
-        memcpy(a, s, 16);
-        memcpy(b, s + 16, 16);
-        memcpy(e, s + 32, 16);
-        memcpy(f, s + 48, 16);
-        memcpy(w, s + n - 64, 16);
-        memcpy(x, s + n - 48, 16);
-        memcpy(y, s + n - 32, 16);
-        memcpy(z, s + n - 16, 16);
-        memcpy(d, a, 16);
-        memcpy(d + 16, b, 16);
-        memcpy(d + 32, e, 16);
-        memcpy(d + 48, f, 16);
-        memcpy(d + n - 64, w, 16);
-        memcpy(d + n - 48, x, 16);
-        memcpy(d + n - 32, y, 16);
-        memcpy(d + n - 16, z, 16);
-    } else {
-        memcpy(d, s, n);
-    }
-}
-
 /* cw_value_set() for data that never aliases v (a backend's store): the common case, a
  * buffer already big enough, inline. */
 static inline cw_status cw__value_put(cw_value *v, const void *data, size_t len)

@@ -74,11 +74,8 @@ static cw_status put_plain(void *ud, const void *data, size_t len)
 {
     cw_value *v = ud;
     const unsigned char *d = data;
-    uint32_t head;
     size_t n = len - 4;
-    if (len < 4 + 16 || n > 64 || !v->data || v->cap <= n) return put_plain_any(ud, data, len);
-    memcpy(&head, d, 4);
-    if ((head & CW__PLAIN_MASK) != CW__PLAIN_HEAD) return put_plain_any(ud, data, len);
+    if (len < 4 + 16 || n > 64 || !v->data || v->cap <= n || !cw__env_plain(d)) return put_plain_any(ud, data, len);
     cw__copy(v->data, d + 4, n);
     v->data[n] = 0;
     v->len = n;

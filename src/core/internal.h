@@ -59,6 +59,14 @@ void cw__url_redact(const char *text, char *buf, size_t size);
 #define CW__PLAIN_MASK 0x00FFFFFFu
 #endif
 
+/* 1 when the 4 bytes at d start a plain envelope: the payload follows at d + 4. */
+static inline int cw__env_plain(const unsigned char *d)
+{
+    uint32_t head;
+    memcpy(&head, d, 4);
+    return (head & CW__PLAIN_MASK) == CW__PLAIN_HEAD;
+}
+
 typedef struct cw__env_meta {
     uint8_t codec;
     int64_t created_ms;    /* 0: not recorded */

@@ -130,12 +130,13 @@ static inline int64_t coarse_now(mem_ref *r)
     return r->coarse;
 }
 
-/* For the lock-free reads: 1 when an entry with an expiry (exp) is surely alive, by the
- * coarse clock's "more than MEM_COARSE_TRUST ms to go" (see is_expired). 0 means "ask under
- * the lock", which also answers for an injected clock. */
-static inline int surely_alive(const mem_backend *b, int64_t exp)
+/* For the lock-free reads: 1 when an entry of shard s with an expiry (exp) is surely alive,
+ * by the coarse clock's "more than MEM_COARSE_TRUST ms to go" (see is_expired). 0 means "ask
+ * under the lock", which also answers for an injected clock. The shard knows whether the
+ * coarse clock applies, on the line a read has already fetched. */
+static inline int surely_alive(const mem_shard *s, int64_t exp)
 {
-    return b->coarse_res_ms && exp - coarse_ms() > MEM_COARSE_TRUST;
+    return s->coarse && exp - coarse_ms() > MEM_COARSE_TRUST;
 }
 
 /* Expiry instant of a TTL (> 0) set now: saturates instead of overflowing, and is never 0,
@@ -353,7 +354,7 @@ static inline void count_hit(mem_entry *e, uint32_t meta)
 static inline cw_status view_found(mem_backend *b, mem_shard *s, uint64_t h64, const char *key, size_t klen,
                                    mem_entry *e, uint32_t meta, mem_reader *me, cw_view_fn fn, void *ud)
 {
-    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(b, e->exp))) {
+    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(s, e->exp))) {
         mem_reader_leave(me); /* may remove the entry, or say ETYPE: under the lock */
         return view_locked(b, s, h64, key, klen, fn, ud);
     }
@@ -494,25 +495,12 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
                                            const unsigned char *v, mem_reader *me)
 {
     const size_t len = e->vlen, n = len - 4;
-    uint32_t head = 0;
-    if (len >= 4) memcpy(&head, v, 4);
-    if ((head & CW__PLAIN_MASK) != CW__PLAIN_HEAD || n >= out->cap) { /* (len < 4: head 0) */
+    if (len < 4 || !cw__env_plain(v) || n >= out->cap) {
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
     if (n - 33 > 64 - 33) return get_copy_other(me, out, v + 4, n);
-    /* 33 to 64 bytes (W1's 64): four overlapping 16-byte moves */
-    unsigned char *d = out->data;
-    const unsigned char *p = v + 4;
-    unsigned char w[4][16];
-    memcpy(w[0], p, 16);
-    memcpy(w[1], p + 16, 16);
-    memcpy(w[2], p + n - 32, 16);
-    memcpy(w[3], p + n - 16, 16);
-    memcpy(d, w[0], 16);
-    memcpy(d + 16, w[1], 16);
-    memcpy(d + n - 32, w[2], 16);
-    memcpy(d + n - 16, w[3], 16);
+    cw__copy(out->data, v + 4, n); /* 33 to 64 bytes (W1's 64): four 16-byte moves, inline */
     mem_reader_leave(me);
     out->data[n] = 0;
     out->len = n;
@@ -525,8 +513,7 @@ static CW__ALWAYS_INLINE cw_status get_hit(cw_cache *c, const char *key, cw_valu
 static CW__NOINLINE cw_status get_hit_other(cw_cache *c, const mem_shard *s, const char *key, cw_value *out,
                                             mem_entry *e, uint32_t meta, const unsigned char *v, mem_reader *me)
 {
-    if ((meta & MEM_F_TYPE) ||
-        ((meta & MEM_F_EXP) && (!s->coarse || e->exp - coarse_ms() <= MEM_COARSE_TRUST))) { /* surely_alive */
+    if ((meta & MEM_F_TYPE) || ((meta & MEM_F_EXP) && !surely_alive(s, e->exp))) {
         mem_reader_leave(me);
         return cw__get_general(c, key, out);
     }
@@ -1234,8 +1221,7 @@ static cw_status op_open(cw_backend **out, cw_url *url, const cw_backend_env *en
     b->shards = (mem_shard *)base;
     for (uint32_t i = 0; i < b->nshards; i++) {
         uint32_t share = (uint32_t)(size / b->nshards + ((int64_t)i < size % b->nshards));
-        st = mem_shard_init((mem_shard *)(base + i * ssize), share);
-        if (st == CW_OK) ((mem_shard *)(base + i * ssize))->coarse = b->coarse_res_ms > 0;
+        st = mem_shard_init((mem_shard *)(base + i * ssize), share, b->coarse_res_ms > 0);
         if (st) {
             b->nshards = i; /* destroy only those initialised */
             op_close(&b->base);

@@ -156,6 +156,8 @@ typedef struct mem_shard {
     uint32_t cap;               /* index slots */
     uint8_t *tags;              /* per slot: 0 empty, else 0x80 | 7 low bits of the hash */
     mem_entry **chunks;         /* per MEM_CHUNK slots: their cells */
+    int coarse;                 /* the backend's clock is the default one, helped by the coarse
+                                   clock (its coarse_res_ms > 0): see surely_alive in mem.c */
     /* the rest */
     uint32_t grow_at;   /* entries at which the index grows (load factor 0.8) */
     uint32_t final_cap; /* index slots planned for a full shard (it grows further if needed) */
@@ -166,7 +168,6 @@ typedef struct mem_shard {
     uint32_t ghost_nb;  /* ghost buckets of MEM_GHOST_WAYS fingerprints */
     mem_queue small, main;
     uint32_t keep;   /* slot of the entry an eviction must spare, followed as cells move */
-    int coarse;      /* the backend has coarse_res_ms (cw__mem_get asks here, so as not to keep b) */
     uint64_t bytes;  /* key + value bytes stored in this shard */
     uint16_t *ghost; /* ghost_nb * MEM_GHOST_WAYS fingerprints, 0 = empty */
 } mem_shard;
@@ -267,7 +268,7 @@ static inline uint64_t mem_hash(const void *key, size_t n)
 
 /* ---- table.c: index, queues, eviction (all under the shard lock) -------------------------- */
 /* Prepare shard for share (> 0) entries. CW_OK or CW_ENOMEM. */
-cw_status mem_shard_init(mem_shard *s, uint32_t share);
+cw_status mem_shard_init(mem_shard *s, uint32_t share, int coarse);
 /* Free every entry and the arrays. */
 void mem_shard_destroy(mem_shard *s);
 /* Drop every entry (freeing what they own), shrink the index back, clear the ghost. */

@@ -223,9 +223,10 @@ static int ghost_take(mem_shard *s, uint32_t h)
 
 /* ---- shard life cycle ------------------------------------------------------------------------ */
 
-cw_status mem_shard_init(mem_shard *s, uint32_t share)
+cw_status mem_shard_init(mem_shard *s, uint32_t share, int coarse)
 {
     memset(s, 0, sizeof *s);
+    s->coarse = coarse;
     atomic_init(&s->lock.v, 0);
     s->share = share;
     s->keep = MEM_NIL;

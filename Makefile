@@ -33,6 +33,9 @@ test-release: build
 test-install: build
 	rm -rf build/stage build/consumer
 	cmake --install build/release --prefix $(CURDIR)/build/stage >/dev/null
+	@# the licence where packagers look: the text beside the docs, the SPDX id in cashews.pc
+	test -f build/stage/share/doc/cashews/LICENSE
+	grep -qx 'License: MIT' build/stage/lib/pkgconfig/cashews.pc
 	cc -o build/stage/consumer-pc tests/install/consumer.c \
 		$$(PKG_CONFIG_PATH=$(CURDIR)/build/stage/lib/pkgconfig pkg-config --cflags --libs cashews) \
 		-Wl,-rpath,$(CURDIR)/build/stage/lib

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cashews.h - libcashews, the cashews cache framework for C.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cashews/common.h - status codes, byte values, allocator hooks and clocks shared by every
  * part of libcashews. Include <cashews.h> rather than this file.

@@ -36,6 +36,10 @@ test-install: build
 	@# the licence where packagers look: the text beside the docs, the SPDX id in cashews.pc
 	test -f build/stage/share/doc/cashews/LICENSE
 	grep -qx 'License: MIT' build/stage/lib/pkgconfig/cashews.pc
+	@# the SONAME of docs/ABI.md: libcashews.so.MAJOR, or libcashews.so.0.MINOR before 1.0
+	v=$$(sed -n 's/^Version: //p' build/stage/lib/pkgconfig/cashews.pc); \
+	case $$v in 0.*) want=libcashews.so.$${v%.*};; *) want=libcashews.so.$${v%%.*};; esac; \
+	readelf -d build/stage/lib/libcashews.so | grep -q "Library soname: \[$$want\]"
 	cc -o build/stage/consumer-pc tests/install/consumer.c \
 		$$(PKG_CONFIG_PATH=$(CURDIR)/build/stage/lib/pkgconfig pkg-config --cflags --libs cashews) \
 		-Wl,-rpath,$(CURDIR)/build/stage/lib

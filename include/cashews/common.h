@@ -19,10 +19,22 @@ extern "C" {
 #define CW_API
 #endif
 
-#define CW_VERSION_MAJOR 0
-#define CW_VERSION_MINOR 1
-#define CW_VERSION_PATCH 0
-#define CW_VERSION "0.1.0"
+/* CW_VERSION, CW_VERSION_MAJOR/MINOR/PATCH, CW_VERSION_NUMBER, CW_VERSION_AT_LEAST(): made by
+ * CMake from the project's version (cmake/version.h.in), so they cannot drift from it. */
+#include "cashews/version.h"
+
+/** cw_version() - The version of the library actually loaded, as "MAJOR.MINOR.PATCH".
+ * Compare with CW_VERSION (the headers' version) to detect a libcashews.so that differs from
+ * the one the program was built against.
+ * Return: a static NUL-terminated string; never NULL. Thread safety: any thread. */
+CW_API const char *cw_version(void);
+
+/** cw_version_number() - The loaded library's version as MAJOR * 1000000 + MINOR * 1000 +
+ * PATCH, comparable with CW_VERSION_NUMBER. docs/ABI.md: a program built against headers of
+ * version H runs with a library of version L when both have the same SONAME (same major; in
+ * 0.x, same minor) and L >= H.
+ * Return: the number. Thread safety: any thread. */
+CW_API int cw_version_number(void);
 
 /* Size of the error buffers some constructors fill (errbuf parameters). */
 #define CW_ERRMSG_SIZE 256

@@ -5,6 +5,11 @@
 
 int main(void)
 {
+    /* the shared library loaded at run time is the one these headers describe */
+    if (strcmp(cw_version(), CW_VERSION) != 0 || cw_version_number() != CW_VERSION_NUMBER) {
+        printf("consumer: headers %s, library %s\n", CW_VERSION, cw_version());
+        return 1;
+    }
     cw_cache *c = NULL;
     cw_value v = { 0 };
     if (cw_cache_new_default(&c) != CW_OK) return 1;

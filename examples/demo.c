@@ -37,7 +37,7 @@ static void get_profile(cw_cache *c, int user_id, cw_value *out, const char **so
     snprintf(key, sizeof key, "user:%d", user_id);
     if (cw_get(c, key, out) == CW_OK) { *source = "cache"; return; }
     slow_lookup(user_id, buf, sizeof buf);
-    cw_set(c, key, buf, strlen(buf), 1000 /* ms */);
+    cw_set(c, key, buf, strlen(buf), CW_SECONDS(1));
     cw_value_set(out, buf, strlen(buf));
     *source = "slow function";
 }
@@ -76,8 +76,8 @@ int main(void)
            cw_strerror(cw_ttl_parse("0", &ttl_ms)));
 
     printf("\n== prefix routing ==\n");
-    TRY(cw_set(c, "session:abc", "alice", 5, 60000));
-    TRY(cw_set(c, "accounts", "3", 1, 60000));
+    TRY(cw_set(c, "session:abc", "alice", 5, CW_MINUTES(1)));
+    TRY(cw_set(c, "accounts", "3", 1, CW_MINUTES(1)));
     uint64_t n = 0;
     TRY(cw_get_keys_count(c, &n));
     printf("session:abc goes to the 'session' backend, accounts to the default; %llu keys in all\n",
@@ -88,18 +88,18 @@ int main(void)
     TRY(cw_incr(c, "visits", 1, CW_NO_EXPIRY, &count));
     TRY(cw_incr(c, "visits", 5, CW_NO_EXPIRY, &count));
     printf("incr visits: %lld\n", (long long)count);
-    cw_set_options nx = { .ttl_ms = 60000, .mode = CW_SET_IF_ABSENT };
+    cw_set_options nx = { .ttl_ms = CW_MINUTES(1), .mode = CW_SET_IF_ABSENT };
     printf("set-if-absent on existing key: %s\n", cw_strerror(cw_set_ex(c, "accounts", "9", 1, &nx)));
     for (int i = 0; i < 3; i++) {
         char key[32];
         snprintf(key, sizeof key, "item:%d", i);
-        TRY(cw_set(c, key, "x", 1, 60000));
+        TRY(cw_set(c, key, "x", 1, CW_MINUTES(1)));
     }
     uint64_t deleted = 0;
     TRY(cw_delete_match(c, "item:*", &deleted));
     printf("delete_match item:* removed %llu keys\n", (unsigned long long)deleted);
     cw_lock_guard g;
-    TRY(cw_lock(c, "lock:report", 10000, 0, &g));
+    TRY(cw_lock(c, "lock:report", CW_SECONDS(10), 0, &g));
     int locked = 0;
     TRY(cw_is_locked(c, "lock:report", 0, 0, &locked));
     printf("lock:report held: %s\n", locked ? "yes" : "no");

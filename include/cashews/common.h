@@ -133,6 +133,21 @@ typedef void (*cw_log_fn)(void *ud, cw_log_level level, const char *msg);
 /* TTL sentinel: store without expiry. Any other TTL must be > 0 milliseconds. */
 #define CW_NO_EXPIRY ((int64_t)-1)
 
+/*
+ * Readable TTLs. Every TTL argument is in milliseconds, so cw_set(c, k, v, n, 600) keeps the
+ * value for 0.6 s; write cw_set(c, k, v, n, CW_MINUTES(10)) instead. Each macro gives an
+ * int64_t count of milliseconds and is a constant expression for constant arguments. They
+ * take whole numbers: the argument is converted to int64_t first, so CW_SECONDS(1.5) is 1000
+ * (write CW_MS(1500), or parse "1.5s" with cw_ttl_parse()). Combine them with +:
+ * CW_HOURS(1) + CW_MINUTES(30). The TTL strings of cached functions (.ttl = "10m") and of
+ * cw_ttl_parse() say the same in text.
+ */
+#define CW_MS(n) ((int64_t)(n))
+#define CW_SECONDS(n) ((int64_t)(n) * INT64_C(1000))
+#define CW_MINUTES(n) ((int64_t)(n) * INT64_C(60000))
+#define CW_HOURS(n) ((int64_t)(n) * INT64_C(3600000))
+#define CW_DAYS(n) ((int64_t)(n) * INT64_C(86400000))
+
 /** cw_ttl_parse() - Parse a TTL: seconds as an integer or fraction ("90", "1.5") or a
  * compound of units d, h, m, s, ms ("1d2h3m50s", "10m", "250ms"), into milliseconds.
  * @text: NUL-terminated; borrowed.

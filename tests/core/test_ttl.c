@@ -58,6 +58,34 @@ static int ttl_from_seconds(void)
     return 0;
 }
 
+static int ttl_macros(void)
+{
+    CHECK_EQ_INT(CW_MS(250), 250);
+    CHECK_EQ_INT(CW_SECONDS(90), 90000);
+    CHECK_EQ_INT(CW_MINUTES(10), 600000);
+    CHECK_EQ_INT(CW_HOURS(2) + CW_MINUTES(5), 7500000);
+    CHECK_EQ_INT(CW_DAYS(1), 86400000);
+    /* the text and the macros agree */
+    int64_t ms = 0;
+    CHECK_OK(cw_ttl_parse("1d2h3m50s", &ms));
+    CHECK_EQ_INT(ms, CW_DAYS(1) + CW_HOURS(2) + CW_MINUTES(3) + CW_SECONDS(50));
+    /* int64_t arithmetic: a year of days does not overflow an int */
+    CHECK_EQ_INT(CW_DAYS(365), 31536000000LL);
+    int days = 30;
+    CHECK_EQ_INT(CW_DAYS(days), 2592000000LL);
+    /* constant expressions: usable in static initialisers */
+    static const int64_t ttls[] = { CW_SECONDS(1), CW_MINUTES(1) };
+    CHECK_EQ_INT(ttls[1] / ttls[0], 60);
+    /* and a cache takes them as milliseconds */
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new_default(&c));
+    CHECK_OK(cw_set(c, "k", "v", 1, CW_MINUTES(10)));
+    CHECK_OK(cw_get_expire(c, "k", &ms));
+    CHECK(ms > CW_MINUTES(9) && ms <= CW_MINUTES(10));
+    cw_cache_free(c);
+    return 0;
+}
+
 static int status_names(void)
 {
     CHECK_STR(cw_strerror(CW_OK), "success");
@@ -73,7 +101,7 @@ static int status_names(void)
 
 static const cw_test tests[] = {
     CW_TEST(ttl_compound), CW_TEST(ttl_bare_seconds), CW_TEST(ttl_rejects),
-    CW_TEST(ttl_from_seconds), CW_TEST(status_names), { 0 }
+    CW_TEST(ttl_from_seconds), CW_TEST(ttl_macros), CW_TEST(status_names), { 0 }
 };
 
 int main(int argc, char **argv) { return cw_test_main(tests, argc, argv); }

@@ -191,7 +191,11 @@ CW_API cw_status cw_get_expire(cw_cache *c, const char *key, int64_t *ttl_ms);
 /** cw_ping() - Ask the default backend to echo @msg
  * (NULL: "PONG") into @out. Return: CW_OK or a backend failure. */
 CW_API cw_status cw_ping(cw_cache *c, const char *msg, cw_value *out);
-/** cw_clear() - Remove every key of every backend of the cache. */
+/** cw_clear() - Remove every key each backend of the cache owns. A redis:// backend owns the
+ * keys under its prefix= (or client-side prefix); without either it refuses with CW_ENOTSUP
+ * and deletes nothing, unless set up with allow_flushdb=1, which runs FLUSHDB and so deletes
+ * other applications' keys in that database too (docs/REDIS.md).
+ * Return: CW_OK, or the first backend's failure (the other backends are still cleared). */
 CW_API cw_status cw_clear(cw_cache *c);
 /** cw_get_keys_count() - Total live keys over all backends. */
 CW_API cw_status cw_get_keys_count(cw_cache *c, uint64_t *count);

@@ -150,7 +150,7 @@ static int db_number_from_path_and_param(void)
 {
     CHECK_EQ_INT(flushall(), 0);
     fx a, b, c;
-    CHECK_OK(fx_open(&a, "%s/1", base_url));
+    CHECK_OK(fx_open(&a, "%s/1?allow_flushdb=1", base_url));
     CHECK_OK(fx_open(&b, "%s?db=2", base_url));
     CHECK_OK(fx_open(&c, "%s/1?db=2", base_url)); /* the parameter wins */
     CHECK_OK(put(&a, "k", "one", CW_NO_EXPIRY));
@@ -939,6 +939,8 @@ int main(int argc, char **argv)
     }
     snprintf(base_url, sizeof base_url, "redis://127.0.0.1:%d", rs.port);
     cw_suite_configure(base_url, NULL);
+    static const char *const flush_ok[] = { "allow_flushdb", "1", NULL }; /* the suite clears */
+    cw_suite_params(flush_ok);
     int rc = cw_test_main_with_suite(tests, argc, argv);
     cw_redis_server_stop(&rs);
     return rc;

@@ -66,7 +66,7 @@ static void *pool_worker(void *arg)
 
 static int pool_shared_by_many_threads(void)
 {
-    cw_cache *c = open_cache("max_connections=2&suppress=0&socket_timeout=5");
+    cw_cache *c = open_cache("max_connections=2&suppress=0&socket_timeout=5&allow_flushdb=1");
     CHECK(c != NULL);
     CHECK_OK(cw_clear(c));
     pthread_t th[THREADS];

@@ -216,7 +216,7 @@ int main(int argc, char **argv)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", rs.port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d?allow_flushdb=1", rs.port);
     int rc = cw_test_main(tests, argc, argv);
     cw_redis_server_stop(&rs);
     return rc;

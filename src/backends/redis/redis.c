@@ -138,6 +138,10 @@ static cw_status parse_config(cw_url *url, rd_config *c, rd_params *vp, char *er
     c->suppress = flag;
     TAKE(cw_url_take_int(url, "minsize", 0, 1000000, &iv, errbuf)); /* accepted, see REDIS.md */
     TAKE(take_dup(url, "prefix", &c->scope_prefix));
+    flag = 0;
+    st = cw_url_take_bool(url, "allow_flushdb", &flag, errbuf);
+    if (st == CW_EINVAL) return st;
+    c->allow_flushdb = flag;
 
     /* values */
     vp->compress_level = -1;

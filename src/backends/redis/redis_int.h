@@ -67,6 +67,7 @@ typedef struct rd_config {
     bool check_hostname;
     /* scope of clear/keys_count: keys starting with it ("" = the whole db) */
     char *scope_prefix;
+    bool allow_flushdb; /* clear with no scope may run FLUSHDB (off: clear refuses) */
     /* client-side cache */
     bool client_side;
     char *cs_prefix; /* prepended to every key in Redis when client_side */

@@ -269,6 +269,11 @@ cw_status rd_op_clear(cw_backend *bb)
     if (scoped(b)) {
         scan_job job = { SCAN_DELETE, NULL, 0, 500, 0, NULL, NULL, 0 };
         st = scan_scope(b, &call, &job);
+    } else if (!b->cfg.allow_flushdb) {
+        /* The database may hold other applications' keys: FLUSHDB only when asked for. */
+        return cw_backend_fail(CW_ENOTSUP, "redis: clear without prefix= would FLUSHDB the "
+                               "whole database, other applications' keys too; set prefix= "
+                               "or allow_flushdb=1");
     } else {
         rd_reply *r;
         st = whole_db(b, &call, "FLUSHDB", &r);

@@ -47,6 +47,7 @@ test-install: build
 	cmake -S tests/install -B build/consumer -DCMAKE_PREFIX_PATH=$(CURDIR)/build/stage >/dev/null
 	cmake --build build/consumer >/dev/null
 	./build/consumer/consumer
+	./build/stage/bin/cashews version | grep -q "^cashews "
 
 test-asan: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null

@@ -8,6 +8,7 @@
  *   cashews/cache.h    the cache instance and its commands
  *   cashews/func.h     cached functions: strategies, key templates, tags, detect
  *   cashews/disk.h     disk:// extras (eviction callback)
+ *   cashews/inspect.h  what stored bytes are made of (signature, compression, envelope)
  * Link with -lcashews (pkg-config cashews, or find_package(cashews) in CMake).
  */
 #ifndef CASHEWS_H
@@ -18,5 +19,6 @@
 #include "cashews/cache.h"
 #include "cashews/func.h"
 #include "cashews/disk.h"
+#include "cashews/inspect.h"
 
 #endif /* CASHEWS_H */

@@ -4,24 +4,36 @@
 #               under TSan (installs missing Debian packages first)
 # Also: make bench [W=W1,W3], make build, make install [PREFIX=/usr/local], make clean.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# No "make[n]: Entering directory" lines from the recursive makes of CMake's Makefile builds.
+MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
 W ?= W1,W2,W3,W4,W5,W6,W7
 # W3 replays a trace made by the workloads' generator, which lives beside the project.
 TRACE_TOOL ?= ../shared/bench/make-trace
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-release test-install test-asan test-tsan check bench install clean
+.PHONY: all deps configure build demo test test-release test-install test-asan test-tsan check bench install clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
-	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+# $(call configure,DIR,FLAGS): a build folder, with Ninja when it is installed (install-deps.sh
+# installs it): one short line a step, no recursive makes. A folder keeps the generator it
+# was first made with.
+configure = cmake -S . -B $(1) $$(test -f $(1)/CMakeCache.txt || ! command -v ninja >/dev/null || echo -G Ninja) \
+	$(2) $(CMAKE_FLAGS) >/dev/null
+
+configure: deps
+	@$(call configure,build/release,-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+
+build: configure
 	cmake --build build/release -j $(JOBS)
 
-demo: build
+# Only what the demo needs: the library and examples/demo.c (not the tests).
+demo: configure
+	cmake --build build/release -j $(JOBS) --target demo
 	./build/release/demo
 
 test: test-release test-install test-asan test-tsan
@@ -50,13 +62,13 @@ test-install: build
 	./build/stage/bin/cashews version | grep -q "^cashews "
 
 test-asan: deps
-	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF $(CMAKE_FLAGS) >/dev/null
+	@$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF)
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
 test-tsan: deps
-	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=thread -DCW_BUILD_BENCH=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	@$(call configure,build/tsan,-DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=thread -DCW_BUILD_BENCH=OFF -DCW_BUILD_EXAMPLES=OFF)
 	cmake --build build/tsan -j $(JOBS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure -j $(JOBS) -L mt
@@ -64,7 +76,7 @@ test-tsan: deps
 check: test
 
 bench: deps
-	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) >/dev/null
+	@$(call configure,build/bench,-DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF)
 	cmake --build build/bench -j $(JOBS) --target cw_bench
 	./build/bench/cw_bench --workloads $(W) --trace-tool $(TRACE_TOOL) --tmp build/bench
 

@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config   # toolchain
+  ninja-build                        # the Makefile's generator: quiet, fast incremental builds
   libhiredis-dev libssl-dev          # redis:// and rediss:// backend
   libsqlite3-dev                     # disk:// backend
   zlib1g-dev libzstd-dev             # compression

@@ -2,17 +2,21 @@
 #   make demo   build and run the main example on the embedded mem:// backend
 #   make test   the whole suite, then again under ASan+UBSan, then the concurrency tests
 #               under TSan (installs missing Debian packages first)
-# Also: make bench [W=W1,W3], make build, make install [PREFIX=/usr/local], make clean.
+# Also: make bench [W=W1,W3], make bench-results, make build, make install [PREFIX=/usr/local],
+# make clean. The workloads are defined in bench/BENCHMARKS.md.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # No "make[n]: Entering directory" lines from the recursive makes of CMake's Makefile builds.
 MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
 W ?= W1,W2,W3,W4,W5,W6,W7
-# W3 replays a trace made by the workloads' generator, which lives beside the project.
-TRACE_TOOL ?= ../shared/bench/make-trace
+# W3 replays a trace from bench/make_trace.c (built with the bench); TRACE_TOOL=PATH uses
+# another generator taking the same arguments.
+TRACE_TOOL ?=
+SHELL := /bin/bash
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-release test-install test-asan test-tsan check bench install clean
+.PHONY: all deps configure build demo test test-release test-install test-asan test-tsan check bench \
+	bench-results install clean
 
 all: build
 
@@ -78,7 +82,15 @@ check: test
 bench: deps
 	@$(call configure,build/bench,-DCMAKE_BUILD_TYPE=Release "-DCMAKE_C_FLAGS_RELEASE=-O2 -DNDEBUG" -DCW_BUILD_TESTS=OFF -DCW_BUILD_EXAMPLES=OFF)
 	cmake --build build/bench -j $(JOBS) --target cw_bench
-	./build/bench/cw_bench --workloads $(W) --trace-tool $(TRACE_TOOL) --tmp build/bench
+	./build/bench/cw_bench --workloads $(W) $(if $(TRACE_TOOL),--trace-tool $(TRACE_TOOL)) --tmp build/bench
+
+# Run the workloads and rewrite bench/RESULTS.md from what they printed (the run's output
+# stays in build/bench/last-run.log).
+bench-results:
+	mkdir -p build/bench
+	set -o pipefail; $(MAKE) bench W=$(W) | tee build/bench/last-run.log
+	./build/bench/cw_bench --summarize build/bench/last-run.log --results bench/RESULTS.md \
+		--commit "$$(git describe --always --dirty 2>/dev/null)"
 
 install: build
 	cmake --install build/release --prefix $(PREFIX)

@@ -1,5 +1,5 @@
 /*
- * bench.h - the benchmark program's shared pieces (see ../shared/BENCHMARKS.md).
+ * bench.h - the benchmark program's shared pieces (see bench/BENCHMARKS.md).
  * Each workload lives in its own file bench/wN_*.c and defines bench_wN(); bench.c runs the
  * ones named by --workloads. A workload that was not built prints a note, not a JSON line.
  */
@@ -11,7 +11,7 @@
 #include <cashews.h>
 
 typedef struct bench_args {
-    const char *trace_tool; /* path of ../shared/bench/make-trace */
+    const char *trace_tool; /* the W3 trace generator: cw_make_trace (bench/make_trace.c) */
     const char *tmpdir;     /* a folder for traces, databases and servers */
 } bench_args;
 
@@ -32,5 +32,9 @@ int bench_w4(const bench_args *a);
 int bench_w5(const bench_args *a);
 int bench_w6(const bench_args *a);
 int bench_w7(const bench_args *a);
+/* W7's floor: the same work on raw SQLite (floor_sqlite.c), run right after W7. */
+int bench_floor_sqlite(const bench_args *a);
+/* Write the results file from the output of a run (results.c). */
+int bench_results(const char *log_path, const char *out_path, const char *commit);
 
 #endif

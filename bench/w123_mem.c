@@ -1,6 +1,6 @@
 /*
  * w123_mem.c - workloads W1 (mem get, all hits), W2 (mem set, overwrites with a TTL) and W3
- * (read-through on the Zipf trace: hit ratio and throughput) of ../shared/BENCHMARKS.md, plus
+ * (read-through on the Zipf trace: hit ratio and throughput) of bench/BENCHMARKS.md, plus
  * the memory cost per entry of mem:// (a "# mem" line, measured at the start of W1).
  *
  * Everything goes through the public API on one shared cache; keys are formatted and random
@@ -54,7 +54,7 @@ static uint32_t *draw_ids(size_t n, uint32_t range, uint64_t seed)
 }
 
 /* ---- the floor: probe-baseline.c's loop, timed beside W1 ------------------------------------
- * The table of ../shared/bench/probe-baseline.c (open addressing over 2^18 slots of a key
+ * The probe floor of BENCHMARKS.md (open addressing over 2^18 slots of a key
  * pointer and a 64-byte value; FNV-1a, strcmp, a 64-byte copy), read by threads and rounds
  * like W1's, just before them, so that its 2-thread scaling shows what the machine allows. */
 enum { FLOOR_SLOTS = 1 << 18 };
@@ -270,9 +270,12 @@ static int w12(const char *workload, int op)
     }
     if (with_floor && !rc) {
         double f1 = bench_quantile(floor_secs[0], W12_ROUNDS, 0.5), f2 = bench_quantile(floor_secs[1], W12_ROUNDS, 0.5);
-        printf("# %s floor (probe-baseline.c's loop, the same threads and rounds, just before): 1 thread %.2f ns "
+        printf("# %s floor (the probe's loop, the same threads and rounds, just before): 1 thread %.2f ns "
                "a get; 2 threads %.2fx the throughput of one\n",
                workload, f1 * 1e9 / (double)n, 2.0 * f1 / f2);
+        /* the floor as figures too, for the results file (bench/results.c) */
+        bench_emit(workload, "probe-baseline", "get", 1, (uint64_t)n, f1, -1, -1, -1);
+        bench_emit(workload, "probe-baseline", "get", 2, 2 * (uint64_t)n, f2, -1, -1, -1);
     }
     cw_cache_free(c);
     free(ids);
@@ -327,13 +330,13 @@ static uint32_t *load_trace(const bench_args *a, size_t *n, void **map, size_t *
     struct stat st;
     snprintf(path, sizeof path, "%s/w3.trace", a->tmpdir);
     if (stat(path, &st) != 0 || st.st_size != (off_t)W3_LENGTH * 4) {
-        if (access(a->trace_tool, R_OK) != 0) {
-            printf("# W3: no trace generator at %s: it is ../shared/bench/make-trace beside the project "
-                   "(BENCHMARKS.md); from elsewhere run: make bench TRACE_TOOL=/path/to/make-trace\n",
+        if (access(a->trace_tool, X_OK) != 0) {
+            printf("# W3: no trace generator at %s: make bench builds it (cw_make_trace, "
+                   "bench/make_trace.c); or run: make bench TRACE_TOOL=/path/to/generator\n",
                    a->trace_tool);
             return NULL;
         }
-        snprintf(cmd, sizeof cmd, "python3 '%s' '%s' --keys %d --length %d --s 0.99 --seed 42", a->trace_tool,
+        snprintf(cmd, sizeof cmd, "'%s' '%s' --keys %d --length %d --s 0.99 --seed 42", a->trace_tool,
                  path, W3_KEYS, W3_LENGTH);
         printf("# W3: generating the trace: %s\n", cmd);
         fflush(stdout);

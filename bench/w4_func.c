@@ -1,5 +1,5 @@
 /*
- * w4_func.c - workload W4 of ../shared/BENCHMARKS.md: the hit path of a cached function with
+ * w4_func.c - workload W4 of bench/BENCHMARKS.md: the hit path of a cached function with
  * key template "user:{id}", ids 0..999 all cached in mem://. Timed all in: the key formatted
  * from an integer argument, the lookup, and the value (64 bytes) copied into the caller's
  * reused cw_value. 1 and 2 threads share the function; ids are drawn before timing.

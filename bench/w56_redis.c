@@ -1,6 +1,6 @@
 /*
  * w56_redis.c - W5 (Redis get/set over one connection) and W6 (the client-side cache's hit
- * path), see ../shared/BENCHMARKS.md. Each starts its own redis-server on a free loopback
+ * path), see bench/BENCHMARKS.md. Each starts its own redis-server on a free loopback
  * port (the test harness's starter, compiled in here). W5 also runs, in the same run and
  * against the same server, the baseline `redis-benchmark -c 1 -P 1 -n 100000 -d 64 -t set,get`
  * and prints its figures as JSON lines with backend "redis-benchmark".
@@ -88,7 +88,7 @@ int bench_w5(const bench_args *a)
     memset(val, 'v', sizeof val);
 
     /* The baseline runs first against the same server; its lines are printed after ours
-     * (../shared/bench/check-targets reads the first W5 get/set lines as ours). */
+     * (checkers read the first W5 get/set lines as ours). */
     rb_fig base_set = { 0, 0, 0 }, base_get = { 0, 0, 0 };
     baseline(rs.port, &base_set, &base_get);
 

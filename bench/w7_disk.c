@@ -1,10 +1,10 @@
 /*
- * w7_disk.c - W7 of ../shared/BENCHMARKS.md: disk:// get/set through the public cache API.
+ * w7_disk.c - W7 of bench/BENCHMARKS.md: disk:// get/set through the public cache API.
  *
  * A fresh temporary directory with the default parameters (8 shards, least-recently-stored,
  * 1 GiB limit); 10,000 cw_set of distinct 64-byte values, then 100,000 uniformly random
  * cw_get of those keys. Each set is its own transaction (autocommit, like the raw SQLite
- * floor ../shared/bench/sqlite-baseline.c, whose values never expire: ours are stored with
+ * floor of bench/floor_sqlite.c, whose values never expire: ours are stored with
  * CW_NO_EXPIRY). Keys are formatted and the random sequence drawn before timing.
  */
 #include "bench.h"

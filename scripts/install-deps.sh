@@ -13,7 +13,6 @@ packages=(
   libxxhash-dev                      # xxh3/xxh64 digests (header-only use)
   redis-server redis-tools           # the real Redis the tests and the bench start
   openssl                            # TLS test certificates are made in C; the CLI helps debugging
-  python3                            # ../shared/bench/make-trace (W3 trace)
 )
 
 missing=()

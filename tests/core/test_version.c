@@ -33,8 +33,34 @@ static int at_least(void)
     return 0;
 }
 
+/* @needle in the file at @rel from the repository's root (found from this file's path). */
+static int file_says(const char *rel, const char *needle)
+{
+    char path[1024], text[1 << 16];
+    snprintf(path, sizeof path, "%s", __FILE__);
+    char *cut = strstr(path, "/tests/core/");
+    if (!cut) return 0;
+    snprintf(cut, sizeof path - (size_t)(cut - path), "/%s", rel);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    return strstr(text, needle) != NULL;
+}
+
+/* A version bump cannot forget the README's line or the CHANGELOG's heading. */
+static int docs_name_this_version(void)
+{
+    CHECK(file_says("README.md", "Version " CW_VERSION " ([CHANGELOG.md]"));
+    CHECK(file_says("CHANGELOG.md", "\n## [" CW_VERSION "] - "));
+    CHECK(file_says("CHANGELOG.md", "\n## [Unreleased]"));
+    return 0;
+}
+
 static const cw_test tests[] = {
-    CW_TEST(library_matches_headers), CW_TEST(parts_agree), CW_TEST(at_least), { 0 }
+    CW_TEST(library_matches_headers), CW_TEST(parts_agree), CW_TEST(at_least),
+    CW_TEST(docs_name_this_version), { 0 }
 };
 
 int main(int argc, char **argv) { return cw_test_main(tests, argc, argv); }

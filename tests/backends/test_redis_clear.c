@@ -11,16 +11,9 @@ static cw_redis_server rs;
 
 static cw_cache *open_cache(const char *query)
 {
-    char url[256], err[CW_ERRMSG_SIZE] = "";
+    char url[256];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d?suppress=0&%s", rs.port, query);
-    cw_cache *c = NULL;
-    if (cw_cache_new(&c, NULL) != CW_OK) return NULL;
-    if (cw_cache_setup(c, url, NULL, err) != CW_OK) {
-        fprintf(stderr, "setup %s: %s\n", url, err);
-        cw_cache_free(c);
-        return NULL;
-    }
-    return c;
+    return cw_test_cache(url, NULL);
 }
 
 /* redis-cli's answer to one command, as a number (EXISTS, DBSIZE). */
@@ -54,41 +47,37 @@ static int refuses_flushdb_by_default(void)
     /* suppress=1 (the default) does not turn the refusal into a quiet success */
     char url[128];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d", rs.port);
-    CHECK_OK(cw_cache_new(&c, NULL));
-    CHECK_OK(cw_cache_setup(c, url, NULL, NULL));
+    CHECK((c = cw_test_cache(url, NULL)) != NULL);
     CHECK_ST(cw_clear(c), CW_ENOTSUP);
     CHECK_EQ_INT(cli_int("DBSIZE", NULL), 2);
     cw_cache_free(c);
     return 0;
 }
 
-static int prefix_clears_only_its_keys(void)
+/* A cache that owns part of the database: clear removes @key (stored in Redis as @stored)
+ * and leaves the other application's key. */
+static int clears_only(const char *query, const char *key, const char *stored)
 {
     CHECK_EQ_INT(other_app_writes(), 0);
-    cw_cache *c = open_cache("prefix=shop:");
+    cw_cache *c = open_cache(query);
     CHECK(c);
-    CHECK_OK(cw_set(c, "shop:cart:1", "3 items", 7, CW_MINUTES(1)));
-    CHECK_OK(cw_set(c, "shop:cart:2", "1 item", 6, CW_MINUTES(1)));
+    CHECK_OK(cw_set(c, key, "3 items", 7, CW_MINUTES(1)));
+    CHECK_EQ_INT(cli_int("EXISTS", stored), 1);
     CHECK_OK(cw_clear(c));
-    CHECK_EQ_INT(cli_int("EXISTS", "shop:cart:1"), 0);
-    CHECK_EQ_INT(cli_int("EXISTS", "shop:cart:2"), 0);
+    CHECK_EQ_INT(cli_int("EXISTS", stored), 0);
     CHECK_EQ_INT(cli_int("EXISTS", "billing:invoice:7"), 1);
     cw_cache_free(c);
     return 0;
 }
 
+static int prefix_clears_only_its_keys(void)
+{
+    return clears_only("prefix=shop:", "shop:cart:1", "shop:cart:1");
+}
+
 static int client_side_clears_only_its_keys(void)
 {
-    CHECK_EQ_INT(other_app_writes(), 0);
-    cw_cache *c = open_cache("client_side=1");
-    CHECK(c);
-    CHECK_OK(cw_set(c, "user:1", "alice", 5, CW_MINUTES(1)));
-    CHECK_EQ_INT(cli_int("EXISTS", "cashews:user:1"), 1);
-    CHECK_OK(cw_clear(c));
-    CHECK_EQ_INT(cli_int("EXISTS", "cashews:user:1"), 0);
-    CHECK_EQ_INT(cli_int("EXISTS", "billing:invoice:7"), 1);
-    cw_cache_free(c);
-    return 0;
+    return clears_only("client_side=1", "user:1", "cashews:user:1");
 }
 
 static int allow_flushdb_flushes_the_database(void)

@@ -151,16 +151,9 @@ static int vectors_follow_the_rules(void)
 
 static cw_cache *open_cache(const char *query)
 {
-    char url[256], err[CW_ERRMSG_SIZE] = "";
+    char url[256];
     snprintf(url, sizeof url, "redis://127.0.0.1:%d?suppress=0%s%s", rs.port, *query ? "&" : "", query);
-    cw_cache *c = NULL;
-    if (cw_cache_new(&c, NULL) != CW_OK) return NULL;
-    if (cw_cache_setup(c, url, NULL, err) != CW_OK) {
-        fprintf(stderr, "setup %s: %s\n", url, err);
-        cw_cache_free(c);
-        return NULL;
-    }
-    return c;
+    return cw_test_cache(url, NULL);
 }
 
 /* The payload starts with the envelope cw_set writes: write it through cw_set. */

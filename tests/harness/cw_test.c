@@ -64,3 +64,17 @@ void cw_test_rmtree(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+cw_cache *cw_test_cache(const char *url, const char *const *params)
+{
+    cw_cache *c = NULL;
+    char err[CW_ERRMSG_SIZE] = "";
+    cw_setup_options so = { .params = params };
+    if (cw_cache_new(&c, NULL) != CW_OK) return NULL;
+    if (cw_cache_setup(c, url, &so, err) != CW_OK) {
+        fprintf(stderr, "setup %s: %s\n", url, err);
+        cw_cache_free(c);
+        return NULL;
+    }
+    return c;
+}

@@ -64,5 +64,8 @@ void cw_fake_clock_advance(cw_fake_clock *fc, int64_t ms);
 int cw_test_mkdtemp(char *buf, size_t size, const char *tag);
 /* rm -rf path (best effort). */
 void cw_test_rmtree(const char *path);
+/* A cache with default options set up from @url (and NULL or name, value, ..., NULL @params);
+ * NULL after printing the setup error. Free with cw_cache_free(). */
+cw_cache *cw_test_cache(const char *url, const char *const *params);
 
 #endif

@@ -59,9 +59,8 @@ static int redis_fixture(void)
     char tmp[64];
     if (cw_redis_cli(&rs, tmp, sizeof tmp, "FLUSHALL", NULL) != 0) return 1;
     if (cw_redis_cli(&rs, tmp, sizeof tmp, "SET", "billing:7", "paid", NULL) != 0) return 1;
-    cw_cache *c = NULL;
-    CHECK_OK(cw_cache_new(&c, NULL));
-    CHECK_OK(cw_cache_setup(c, app_url, NULL, NULL));
+    cw_cache *c = cw_test_cache(app_url, NULL);
+    CHECK(c);
     char big[4000];
     memset(big, 'x', sizeof big);
     CHECK_OK(cw_set(c, "user:1", "alice", 5, CW_MINUTES(10)));
@@ -154,9 +153,8 @@ static int disk_directory(void)
     CHECK_EQ_INT(cw_test_mkdtemp(dir, sizeof dir, "cli"), 0);
     char url[600];
     snprintf(url, sizeof url, "disk://?directory=%s", dir);
-    cw_cache *c = NULL;
-    CHECK_OK(cw_cache_new(&c, NULL));
-    CHECK_OK(cw_cache_setup(c, url, NULL, NULL));
+    cw_cache *c = cw_test_cache(url, NULL);
+    CHECK(c);
     cw_func *f = CW_FUNC(c, loader, .args = "id", .key = "report:{id}", .ttl = "1h",
                          .strategy = CW_EARLY, .early_ttl = "20m");
     CHECK(f);

@@ -195,9 +195,11 @@ int main(int argc, char **argv)
     uint32_t *perm = malloc(sizeof *perm * keys);
     enum { CHUNK = 1 << 16 };
     unsigned char *buf = malloc(4 * CHUNK);
+    FILE *f = NULL;
     if (!cdf || !perm || !buf) {
         fprintf(stderr, "cw_make_trace: out of memory for %u keys\n", keys);
-        return 1;
+        rc = 1;
+        goto out;
     }
     mt g;
     mt_seed_int(&g, a.seed);
@@ -212,10 +214,10 @@ int main(int argc, char **argv)
         perm[i] = perm[j];
         perm[j] = t;
     }
-    FILE *f = fopen(a.out, "wb");
-    if (!f) {
+    if (!(f = fopen(a.out, "wb"))) {
         fprintf(stderr, "cw_make_trace: %s: %s\n", a.out, strerror(errno));
-        return 1;
+        rc = 1;
+        goto out;
     }
     for (long long left = a.length; left > 0 && rc == 0;) {
         size_t n = left < CHUNK ? (size_t)left : CHUNK;
@@ -229,6 +231,7 @@ int main(int argc, char **argv)
     }
     if (fclose(f) != 0) rc = 1;
     if (rc) fprintf(stderr, "cw_make_trace: %s: write failed\n", a.out);
+out:
     free(buf);
     free(perm);
     free(cdf);

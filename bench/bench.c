@@ -101,6 +101,13 @@ int main(int argc, char **argv)
     /* W8 (event loop), W9 (transactions) and W10 (HTTP) wait for their features */
     int (*fns[10])(const bench_args *) = { bench_w1, bench_w2, bench_w3, bench_w4, bench_w5, bench_w6,
                                            bench_w7, NULL, NULL, NULL };
+    /* other work on the machine moves every figure: say how much there was */
+    FILE *la = fopen("/proc/loadavg", "r");
+    double l1 = 0, l5 = 0;
+    if (la && fscanf(la, "%lf %lf", &l1, &l5) == 2)
+        printf("# load average before the run: %.2f (1 min), %.2f (5 min), on %ld CPUs\n", l1, l5,
+               sysconf(_SC_NPROCESSORS_ONLN));
+    if (la) fclose(la);
     int rc = 0;
     for (int w = 0; w < 10; w++) {
         char name[4];

@@ -148,13 +148,29 @@ typedef void (*cw_log_fn)(void *ud, cw_log_level level, const char *msg);
 #define CW_HOURS(n) ((int64_t)(n) * INT64_C(3600000))
 #define CW_DAYS(n) ((int64_t)(n) * INT64_C(86400000))
 
-/** cw_ttl_parse() - Parse a TTL: seconds as an integer or fraction ("90", "1.5") or a
- * compound of units d, h, m, s, ms ("1d2h3m50s", "10m", "250ms"), into milliseconds.
+/** cw_ttl_parse() - Parse a TTL string into milliseconds. The grammar (docs/COMMANDS.md):
+ *   ttl    := space* ( number | part+ ) space*      number := digits [ "." digits ]
+ *   part   := number unit                           unit   := d | h | m | s | ms  (any case)
+ * A bare number is seconds ("90", "1.5"); parts may repeat and come in any order ("1d2h3m50s",
+ * "10m", "250ms", "1h30m", " 10M "); no space inside. Surrounding ASCII white space and
+ * upper-case units are accepted because the seed strips and lower-cases the string. Zero,
+ * negative, overflowing or malformed text ("1h30": a number after the last unit) is an error,
+ * never "no expiry".
  * @text: NUL-terminated; borrowed.
- * @out_ms: on CW_OK, a value > 0.
- * Return: CW_OK, or CW_EINVAL for NULL, empty, zero, negative, overflowing or malformed text.
+ * @out_ms: on CW_OK, a value > 0; untouched otherwise.
+ * Return: CW_OK, or CW_EINVAL for NULL or bad text. The reason is this thread's detail for no
+ * cache (not readable through cw_cache_errmsg(), which is per cache): use cw_ttl_parse_ex()
+ * to get it.
  * Thread safety: any thread. */
 CW_API cw_status cw_ttl_parse(const char *text, int64_t *out_ms);
+
+/** cw_ttl_parse_ex() - cw_ttl_parse(), writing the reason of a failure into @errbuf.
+ * @errbuf: NULL, or CW_ERRMSG_SIZE bytes: on failure a NUL-terminated English sentence that
+ *          quotes the text (its first 64 bytes) and says what is wrong, e.g.
+ *          invalid argument: TTL "10x": unknown unit at "x" (use d, h, m, s, ms);
+ *          "" on success.
+ * Return: as cw_ttl_parse(). Thread safety: any thread (errbuf is the caller's). */
+CW_API cw_status cw_ttl_parse_ex(const char *text, int64_t *out_ms, char *errbuf);
 
 /** cw_ttl_from_seconds() - Convert seconds (fractions allowed) to milliseconds.
  * Return: CW_OK, or CW_EINVAL when @seconds is not finite, <= 0, or rounds to 0 ms.

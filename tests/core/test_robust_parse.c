@@ -452,9 +452,17 @@ static int url_take_hand_picked(void)
 /* ---- 2. TTLs -------------------------------------------------------------------------------- */
 
 /* The TTL grammar of common.h, as an independent recognizer: returns 1 with the total in
- * milliseconds (long double), 0 for text the grammar rejects. */
-static int oracle_ttl(const char *t, long double *ms)
+ * milliseconds (long double), 0 for text the grammar rejects. As the seed does, it strips
+ * the text of surrounding white space and lower-cases it first. */
+static int oracle_ttl(const char *raw, long double *ms)
 {
+    char t[256];
+    size_t n = strlen(raw), a = 0;
+    while (a < n && isspace((unsigned char)raw[a])) a++;
+    while (n > a && isspace((unsigned char)raw[n - 1])) n--;
+    if (n - a >= sizeof t) return 0;
+    for (size_t i = a; i < n; i++) t[i - a] = (char)tolower((unsigned char)raw[i]);
+    t[n - a] = 0;
     long double total = 0;
     int parts = 0;
     const char *p = t;
@@ -503,7 +511,7 @@ static int ttl_random_and_mutated(void)
             rb_mutate(&r, &b, "0123456789.dhms");
         } else {
             size_t n = rb_below(&r, 24);
-            const char *alpha = rb_chance(&r, 80) ? "0123456789.dhms" : "0123456789.dhmsx-+e ";
+            const char *alpha = rb_chance(&r, 80) ? "0123456789.dhms" : "0123456789.dhmsDHMSx-+e \t";
             for (size_t k = 0; k < n; k++) rb_sb_putc(&b, alpha[rb_below(&r, strlen(alpha))]);
         }
         int64_t ms = -99;

@@ -32,7 +32,8 @@ static int ttl_bare_seconds(void)
 static int ttl_rejects(void)
 {
     const char *bad[] = { "", "0", "0s", "0.0001", "-5", "-1m", "abc", "5x", "1h-", "h", "1.2.3",
-                          "5 m", "9999999999999999999d", "1e3", " 5", "5s ", "ms" };
+                          "5 m", "9999999999999999999d", "1e3", "ms", "1h30", " ", "1h 30m",
+                          "5\0012", "5sx", "1m s" };
     int64_t ms = 77;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         if (cw_ttl_parse(bad[i], &ms) != CW_EINVAL) {
@@ -43,6 +44,50 @@ static int ttl_rejects(void)
     CHECK_EQ_INT(ms, 77);
     CHECK_ST(cw_ttl_parse(NULL, &ms), CW_EINVAL);
     CHECK_ST(cw_ttl_parse("5", NULL), CW_EINVAL);
+    return 0;
+}
+
+/* The seed strips and lower-cases the string before parsing it (cashews/ttl.py). */
+static int ttl_spaces_and_case_as_the_seed(void)
+{
+    CHECK_EQ_INT(parse_ok(" 5", 5000), 0);
+    CHECK_EQ_INT(parse_ok("5s ", 5000), 0);
+    CHECK_EQ_INT(parse_ok("\t 1h30m \n", 5400000), 0);
+    CHECK_EQ_INT(parse_ok("10M", 600000), 0);
+    CHECK_EQ_INT(parse_ok("1D2H3M50S", ((24 + 2) * 3600 + 3 * 60 + 50) * 1000LL), 0);
+    CHECK_EQ_INT(parse_ok("250MS", 250), 0);
+    CHECK_EQ_INT(parse_ok("250Ms", 250), 0);
+    CHECK_EQ_INT(parse_ok(" 1.5H ", 5400000), 0);
+    return 0;
+}
+
+/* Without a cache, the reason of a failure is readable through cw_ttl_parse_ex(). */
+static int ttl_failure_reason_without_cache(void)
+{
+    char err[CW_ERRMSG_SIZE] = "untouched";
+    int64_t ms = 7;
+    CHECK_ST(cw_ttl_parse_ex("10x", &ms, err), CW_EINVAL);
+    CHECK_EQ_INT(ms, 7);
+    CHECK_STR(err, "invalid argument: TTL \"10x\": unknown unit at \"x\" (use d, h, m, s, ms)");
+    CHECK_ST(cw_ttl_parse_ex("1h30", &ms, err), CW_EINVAL);
+    CHECK(strstr(err, "the number at the end has no unit"));
+    CHECK_ST(cw_ttl_parse_ex("0", &ms, err), CW_EINVAL);
+    CHECK(strstr(err, "must be > 0"));
+    CHECK_ST(cw_ttl_parse_ex("   ", &ms, err), CW_EINVAL);
+    CHECK(strstr(err, "is empty"));
+    CHECK_ST(cw_ttl_parse_ex(NULL, &ms, err), CW_EINVAL);
+    CHECK(strstr(err, "NULL"));
+    /* a long text is quoted in part, never overflowing */
+    char big[600];
+    memset(big, '9', sizeof big - 2);
+    big[sizeof big - 2] = 'q';
+    big[sizeof big - 1] = 0;
+    CHECK_ST(cw_ttl_parse_ex(big, &ms, err), CW_EINVAL);
+    CHECK(strlen(err) < CW_ERRMSG_SIZE);
+    CHECK_ST(cw_ttl_parse_ex("bad", &ms, NULL), CW_EINVAL);
+    CHECK_OK(cw_ttl_parse_ex(" 2m ", &ms, err));
+    CHECK_EQ_INT(ms, 120000);
+    CHECK_STR(err, "");
     return 0;
 }
 
@@ -101,6 +146,7 @@ static int status_names(void)
 
 static const cw_test tests[] = {
     CW_TEST(ttl_compound), CW_TEST(ttl_bare_seconds), CW_TEST(ttl_rejects),
+    CW_TEST(ttl_spaces_and_case_as_the_seed), CW_TEST(ttl_failure_reason_without_cache),
     CW_TEST(ttl_from_seconds), CW_TEST(ttl_macros), CW_TEST(status_names), { 0 }
 };
 

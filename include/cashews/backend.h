@@ -69,8 +69,10 @@ CW_API cw_status cw_url_parse(const char *text, const char *const *extra, cw_url
 CW_API void cw_url_free(cw_url *url);
 
 /* Readers of query parameters. Each marks the parameter taken and, when present, parses it;
- * when absent it leaves *out alone and returns CW_NOTFOUND. A malformed value returns
- * CW_EINVAL with "parameter NAME: ..." in @errbuf (CW_ERRMSG_SIZE bytes, may be NULL).
+ * when absent it leaves *out alone and returns CW_NOTFOUND. Names match in any case (ASCII),
+ * so "?SIZE=5" is read by cw_url_take_int(url, "size", ...), as the seed lower-cases them.
+ * A malformed value returns CW_EINVAL with "parameter NAME: ..." in @errbuf (CW_ERRMSG_SIZE
+ * bytes, may be NULL).
  * The last occurrence of a repeated parameter wins. Thread safety: one thread per cw_url. */
 CW_API cw_status cw_url_take_str(cw_url *url, const char *name, const char **out);
 CW_API cw_status cw_url_take_int(cw_url *url, const char *name, int64_t min, int64_t max,

@@ -4,7 +4,8 @@
  * Parameters come from two places: the setup options (defaults) and the URL query (which
  * overrides them, as the seed's kwargs-vs-URL rule). Both land in one list; readers take the
  * LAST occurrence of a name and mark every occurrence taken, so the core can name any
- * parameter no backend understood.
+ * parameter no backend understood. Names match in any case ("SIZE" is size), as the seed
+ * lower-cases them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -226,7 +227,7 @@ cw_status cw_url_take_str(cw_url *u, const char *name, const char **out)
     const char *found = NULL;
     if (!u || !name) return CW_EINVAL;
     for (size_t i = 0; i < u->nparams; i++) {
-        if (strcmp(u->params[i].name, name) == 0) {
+        if (strcasecmp(u->params[i].name, name) == 0) {
             u->params[i].taken = 1;
             found = u->params[i].value;
         }

@@ -108,9 +108,49 @@ static int url_typed_errors(void)
     return 0;
 }
 
+/* The seed lower-cases parameter names (backend_settings._serialize_params): "?SIZE=5" is size,
+ * for every backend and for the core's own enable/disable. */
+static int url_param_names_ignore_case(void)
+{
+    cw_url u;
+    char err[CW_ERRMSG_SIZE] = "";
+    CHECK_OK(cw_url_parse("mem://?SIZE=5&Check_Interval=0", NULL, &u, err));
+    int64_t size = 0, ms = -1;
+    CHECK_OK(cw_url_take_int(&u, "size", 1, 100, &size, err));
+    CHECK_EQ_INT(size, 5);
+    CHECK_OK(cw_url_take_ms(&u, "check_interval", 0, &ms, err));
+    CHECK_EQ_INT(ms, 0);
+    for (size_t i = 0; i < u.nparams; i++) CHECK(u.params[i].taken);
+    cw_url_free(&u);
+    /* the last occurrence wins whatever its case */
+    CHECK_OK(cw_url_parse("mem://?size=5&Size=7", NULL, &u, err));
+    CHECK_OK(cw_url_take_int(&u, "SIZE", 1, 100, &size, err));
+    CHECK_EQ_INT(size, 7);
+    cw_url_free(&u);
+
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, NULL));
+    CHECK_OK(cw_cache_setup(c, "mem://?SIZE=5&CHECK_INTERVAL=0", NULL, err));
+    for (int i = 0; i < 20; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        CHECK_OK(cw_set(c, k, "v", 1, CW_NO_EXPIRY));
+    }
+    uint64_t n = 0;
+    CHECK_OK(cw_get_keys_count(c, &n));
+    CHECK(n <= 5); /* the size was read */
+    cw_setup_options off = { .prefix = "off:" };
+    CHECK_OK(cw_cache_setup(c, "mem://?Enable=0", &off, err));
+    CHECK_ST(cw_set(c, "off:1", "v", 1, CW_NO_EXPIRY), CW_EDISABLED);
+    CHECK_ST(cw_cache_setup(c, "mem://?SIZZE=5", NULL, err), CW_EINVAL);
+    CHECK(strstr(err, "unknown parameter \"SIZZE\""));
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
     CW_TEST(url_full), CW_TEST(url_minimal_and_ipv6), CW_TEST(url_errors),
-    CW_TEST(url_params_override), CW_TEST(url_typed_errors), { 0 }
+    CW_TEST(url_params_override), CW_TEST(url_typed_errors), CW_TEST(url_param_names_ignore_case), { 0 }
 };
 
 int main(int argc, char **argv) { return cw_test_main(tests, argc, argv); }

@@ -67,21 +67,44 @@ CW_API cw_status cw_cache_new(cw_cache **out, const cw_cache_options *opts);
  * Return: CW_OK, CW_ENOMEM. */
 CW_API cw_status cw_cache_new_default(cw_cache **out);
 
+typedef struct cw_call cw_call; /* one command in flight; valid during the middleware call */
+
+/* A middleware wraps every command: inspect the call, then either return
+ * cw_call_next(call) (run the rest of the chain and the backend) or return a status of its
+ * own without calling it (short-circuit; for reads it may fill the result with
+ * cw_call_set_result()). Runs on the caller's thread; must be thread-safe. */
+typedef cw_status (*cw_middleware_fn)(cw_call *call, void *ud);
+
+/* A middleware and its user data, as cw_setup_options lists them. */
+typedef struct cw_middleware {
+    cw_middleware_fn fn;
+    void *ud;
+} cw_middleware;
+
 /* Options of one backend setup. All-zero means defaults. */
 typedef struct cw_setup_options {
     const char *prefix;        /* keys starting with it go to this backend; NULL/"" = default */
     int disable;               /* non-zero: set the backend up disabled (as ?disable=1) */
     const char *const *params; /* NULL, or NULL-terminated name, value, ... pairs: defaults
                                   for the URL's query parameters, which override them */
+    /* NULL, or nmiddlewares middlewares for the commands this backend serves only (the seed's
+     * setup(..., middlewares=(...))): they run after the cache's own (cw_cache_add_middleware),
+     * the first listed outermost. The array is copied; each ud must outlive the cache. */
+    const cw_middleware *middlewares;
+    size_t nmiddlewares;
 } cw_setup_options;
 
 /** cw_cache_setup() - Open the backend that @url names and route keys with @opts->prefix to
  * it. The longest matching prefix wins; setting up a prefix again replaces its backend.
- * Parameters every backend accepts: enable=0|1, disable=0|1. An unknown scheme, an unknown
- * parameter or a malformed value is an error that names it.
+ * Parameters every backend accepts: enable=0|1, disable=0|1 (a backend set up disabled has
+ * every command disabled on it, as cw_cache_disable_prefix(c, prefix, CW_CMD_ALL) does, and
+ * cw_cache_enable_prefix() turns it on). Parameter names match in any case ("?SIZE=5" is
+ * size), as the seed lower-cases them. An unknown scheme, an unknown parameter or a malformed
+ * value is an error that names it.
  * @url: borrowed. @errbuf: NULL or CW_ERRMSG_SIZE bytes for the detail (also in
  * cw_cache_errmsg()).
- * Return: CW_OK, CW_EINVAL, CW_ENOMEM, or what the backend's open returned.
+ * Return: CW_OK, CW_EINVAL (also: nmiddlewares without middlewares, or one with a NULL fn),
+ * CW_ENOMEM, or what the backend's open returned.
  * Thread safety: any thread; commands already running keep the old backend until they end
  * (the replaced backend is closed at cw_cache_free()). */
 CW_API cw_status cw_cache_setup(cw_cache *c, const char *url, const cw_setup_options *opts,
@@ -146,7 +169,9 @@ CW_API cw_status cw_set_raw(cw_cache *c, const char *key, const void *val, size_
  * enough; release with cw_value_free()). Values stored raw come back as they are.
  * Return: CW_OK, CW_NOTFOUND (out untouched), common returns. */
 CW_API cw_status cw_get(cw_cache *c, const char *key, cw_value *out);
-/** cw_get_default() - cw_get(), but on a miss copy @def into @out and return CW_NOTFOUND. */
+/** cw_get_default() - cw_get(), but on a miss copy @def into @out and return CW_NOTFOUND.
+ * A disabled get (globally, on the key's backend or in a scope of this thread) is a miss
+ * here, as in the seed: @out gets @def and the return is CW_NOTFOUND. */
 CW_API cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t deflen,
                                 cw_value *out);
 /** cw_get_raw() - The stored bytes as they are (envelope included). */
@@ -266,35 +291,63 @@ CW_API cw_status cw_set_pop(cw_cache *c, const char *key, size_t max, cw_scan_fn
 
 /* ---- Disable / enable --------------------------------------------------------------------
  * A disabled command does not reach the backend and returns CW_EDISABLED (cached functions
- * treat that as a miss and call the loader). Global switches and thread scopes combine: a
- * command runs only when neither disables it. */
+ * treat that as a miss and call the loader; cw_get_many() and cw_get_default() as misses too).
+ * Three kinds of switches combine: global ones (cw_cache_disable), per backend ones
+ * (cw_cache_disable_prefix, and a backend set up disabled) and thread scopes
+ * (cw_disabling_begin*); a command runs only when none disables it. Commands that span every
+ * backend (clear, scan, get_match, delete_match, get_keys_count) skip a backend on which they
+ * are disabled. The seed's switches are all per backend (`prefix=""` meaning the default
+ * one); here the prefix-less calls are the global switches, and the *_prefix calls are the
+ * seed's. Thread safety: any thread; a switch flipped while commands run applies to the
+ * commands that start after it. */
 
 /** cw_cache_disable() - Disable the commands in @mask (CW_CMD_ALL: everything), globally. */
 CW_API void cw_cache_disable(cw_cache *c, cw_command_mask mask);
-/** cw_cache_enable() - Re-enable the commands in @mask globally. */
+/** cw_cache_enable() - Re-enable the commands in @mask globally (not the per-backend switches
+ * nor thread scopes). */
 CW_API void cw_cache_enable(cw_cache *c, cw_command_mask mask);
-/** cw_cache_is_enabled() - 1 if @cmd runs now on this thread, else 0. */
+
+/** cw_cache_disable_prefix() - Disable the commands in @mask on the backend that serves
+ * @prefix (the seed's `cache.disable(*cmds, prefix=...)`): @prefix is routed as a key is, so
+ * "user:" and "user:42" both name the backend set up for "user:"; NULL or "" names the
+ * default backend.
+ * cw_cache_enable_prefix() - Re-enable them there (CW_CMD_ALL also turns on a backend set up
+ * with ?disable=1).
+ * Return: CW_OK, CW_EINVAL (c NULL), CW_ESTATE (no backend serves @prefix). */
+CW_API cw_status cw_cache_disable_prefix(cw_cache *c, const char *prefix, cw_command_mask mask);
+CW_API cw_status cw_cache_enable_prefix(cw_cache *c, const char *prefix, cw_command_mask mask);
+
+/** cw_cache_is_enabled() - 1 if @cmd runs now on this thread on the default backend (the
+ * seed's `is_enable(cmd)`, whose prefix defaults to ""): not disabled globally, by a scope of
+ * this thread, nor on that backend (a backend set up with ?disable=1 / ?enable=0 reports 0).
+ * Without a default backend, only the global switches and scopes count. 0 for a NULL cache or
+ * an unknown command. */
 CW_API int cw_cache_is_enabled(const cw_cache *c, cw_command cmd);
+/** cw_cache_is_enabled_prefix() - cw_cache_is_enabled() for the backend that serves @prefix
+ * (routed as a key; NULL or "": the default backend). */
+CW_API int cw_cache_is_enabled_prefix(const cw_cache *c, const char *prefix, cw_command cmd);
+/** cw_cache_is_any_disabled() - 1 if any command is disabled for this thread (the seed's
+ * `is_disable()` without commands): globally, by a scope of this thread, or on the backend
+ * that serves @prefix (routed as a key); with @prefix NULL, on any backend. 0 for NULL. */
+CW_API int cw_cache_is_any_disabled(const cw_cache *c, const char *prefix);
 
 /** cw_disabling_begin() - For the calling thread only, disable @mask until the matching
  * cw_disabling_end() (the seed's `with cache.disabling():`). Scopes nest (up to 32 deep per
  * thread over all scope kinds). Return: CW_OK, CW_ENOMEM (too deep). */
 CW_API cw_status cw_disabling_begin(cw_cache *c, cw_command_mask mask);
+/** cw_disabling_begin_prefix() - cw_disabling_begin() for the backend that serves @prefix
+ * only (routed as a key; NULL or "": the default backend); closed by cw_disabling_end().
+ * Return: CW_OK, CW_ENOMEM (too deep), CW_ESTATE (no backend serves @prefix). */
+CW_API cw_status cw_disabling_begin_prefix(cw_cache *c, const char *prefix, cw_command_mask mask);
 /** cw_disabling_end() - Close the innermost disabling scope of @c on this thread.
  * Return: CW_OK, CW_ESTATE when none is open. */
 CW_API cw_status cw_disabling_end(cw_cache *c);
 
 /* ---- Middlewares and callbacks ------------------------------------------------------------ */
 
-typedef struct cw_call cw_call; /* one command in flight; valid during the middleware call */
-
-/* A middleware wraps every command: inspect the call, then either return
- * cw_call_next(call) (run the rest of the chain and the backend) or return a status of its
- * own without calling it (short-circuit; for reads it may fill the result with
- * cw_call_set_result()). Runs on the caller's thread; must be thread-safe. */
-typedef cw_status (*cw_middleware_fn)(cw_call *call, void *ud);
-
-/** cw_cache_add_middleware() - Append a middleware; the first added is the outermost.
+/** cw_cache_add_middleware() - Append a middleware for every backend; the first added is the
+ * outermost, and all of them run before (outside) the middlewares a backend was set up with
+ * (cw_setup_options.middlewares).
  * Return: CW_OK, CW_EINVAL, CW_ENOMEM. Thread safety: call during setup, before commands run
  * concurrently. */
 CW_API cw_status cw_cache_add_middleware(cw_cache *c, cw_middleware_fn fn, void *ud);

@@ -129,6 +129,11 @@ void cw_cache_free(cw_cache *c)
         cw_free(t);
         t = older;
     }
+    for (size_t i = 0; i < c->nctls; i++) {
+        cw_free(c->ctls[i]->mw);
+        cw_free(c->ctls[i]);
+    }
+    cw_free(c->ctls);
     cw_free(c->retired);
     cw_free(c->user_ops);
     cw_free(c->mw);
@@ -181,6 +186,10 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     cw_setup_options so = { 0 };
     if (opts) so = *opts;
     const char *prefix = so.prefix ? so.prefix : "";
+    if (so.nmiddlewares && !so.middlewares)
+        return setup_fail(c, errbuf, CW_EINVAL, "nmiddlewares is set but middlewares is NULL");
+    for (size_t i = 0; i < so.nmiddlewares; i++)
+        if (!so.middlewares[i].fn) return setup_fail(c, errbuf, CW_EINVAL, "a middleware has a NULL fn");
     cw_url url;
     cw_status st = cw_url_parse(url_text, so.params, &url, msg);
     if (st) return setup_fail(c, errbuf, st, msg[0] ? msg : "cannot parse URL");
@@ -228,17 +237,29 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     cw_url_free(&url);
 
     /* Publish a new route table with this prefix added or replaced. */
+    cw__backend_ctl *ctl = cw_calloc(1, sizeof *ctl);
+    if (!ctl || (so.nmiddlewares && !(ctl->mw = cw_malloc(so.nmiddlewares * sizeof *ctl->mw)))) {
+        if (ctl) cw_free(ctl);
+        b->ops->close(b);
+        return setup_fail(c, errbuf, CW_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < so.nmiddlewares; i++)
+        ctl->mw[i] = (cw__middleware){ so.middlewares[i].fn, so.middlewares[i].ud };
+    ctl->nmw = so.nmiddlewares;
+    atomic_init(&ctl->disabled, disabled ? CW__GATE_CMDS : 0);
     pthread_mutex_lock(&c->setup_lock);
     cw__routes *old = atomic_load(&c->routes);
     size_t n = old ? old->n : 0;
     cw__routes *t = cw_calloc(1, sizeof *t + (n + 1) * sizeof(cw__route));
     char *pcopy = cw_malloc(strlen(prefix) + 1);
     cw_backend **ret = NULL;
-    if (!t || !pcopy) goto oom;
+    cw__backend_ctl **ctls = cw_realloc(c->ctls, (c->nctls + 1) * sizeof *ctls);
+    if (ctls) c->ctls = ctls;
+    if (!t || !pcopy || !ctls) goto oom;
     strcpy(pcopy, prefix);
     size_t k = 0;
     cw_backend *replaced = NULL;
-    cw__route mine = { pcopy, strlen(prefix), b, b->ops->abi_version >= 2 ? b->ops->view : NULL, disabled };
+    cw__route mine = { pcopy, strlen(prefix), b, b->ops->abi_version >= 2 ? b->ops->view : NULL, ctl };
     int placed = 0;
     for (size_t i = 0; i < n; i++) {
         const cw__route *r = &old->r[i];
@@ -252,7 +273,7 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
     }
     if (!placed) t->r[k++] = mine;
     t->n = k;
-    if (k == 1 && t->r[0].plen == 0 && !t->r[0].disabled) {
+    if (k == 1 && t->r[0].plen == 0) {
         t->fast_b = t->r[0].b;
         t->fast_view = t->r[0].view;
         t->fast_get = t->fast_b->ops == &cw__mem_ops ? cw__mem_get : NULL;
@@ -263,19 +284,36 @@ cw_status cw_cache_setup(cw_cache *c, const char *url_text, const cw_setup_optio
         c->retired = ret;
         c->retired[c->nretired++] = replaced;
     }
+    c->ctls[c->nctls++] = ctl;
     t->older = old;
+    /* A new backend with a switch on or middlewares must not be reached by the short paths
+     * even for a moment: the gate goes up before the table is published. */
+    if (disabled || ctl->nmw) atomic_fetch_or(&c->gate, CW__GATE_GENERAL);
     atomic_store_explicit(&c->routes, t, memory_order_release);
+    cw__gate_refresh(c);
     pthread_mutex_unlock(&c->setup_lock);
     return CW_OK;
 oom:
     pthread_mutex_unlock(&c->setup_lock);
     cw_free(t);
     cw_free(pcopy);
+    cw_free(ctl->mw);
+    cw_free(ctl);
     b->ops->close(b);
     return setup_fail(c, errbuf, CW_ENOMEM, "out of memory");
 fail:
     cw_url_free(&url);
     return setup_fail(c, errbuf, st, msg[0] ? msg : cw_strerror(st));
+}
+
+void cw__gate_refresh(cw_cache *c)
+{
+    const cw__routes *t = atomic_load_explicit(&c->routes, memory_order_acquire);
+    int general = c->nmw > 0;
+    for (size_t i = 0; !general && t && i < t->n; i++)
+        general = t->r[i].ctl->nmw > 0 || atomic_load(&t->r[i].ctl->disabled) != 0;
+    if (general) atomic_fetch_or(&c->gate, CW__GATE_GENERAL);
+    else atomic_fetch_and(&c->gate, ~CW__GATE_GENERAL);
 }
 
 cw_backend *cw_cache_backend(cw_cache *c, const char *prefix)
@@ -331,14 +369,18 @@ cw_status cw__check_ttl(const cw_cache *c, int64_t ttl_ms)
     return cw__fail(c, CW_EINVAL, "TTL %lld ms: must be > 0, or CW_NO_EXPIRY for none", (long long)ttl_ms);
 }
 
+/* The chain of a call: the cache's middlewares, then its backend's, then the backend op.
+ * mw_next counts the middlewares run so far over both lists. */
 static cw_status run_chain(cw_call *call)
 {
     cw_cache *c = call->c;
-    if (call->mw_next < c->nmw) {
-        const cw__middleware *m = &c->mw[call->mw_next++];
-        return m->fn(call, m->ud);
-    }
-    return cw__backend_exec(call);
+    size_t i = call->mw_next;
+    const cw__middleware *m = NULL;
+    if (i < c->nmw) m = &c->mw[i];
+    else if (call->rt && i - c->nmw < call->rt->ctl->nmw) m = &call->rt->ctl->mw[i - c->nmw];
+    if (!m) return cw__backend_exec(call);
+    call->mw_next++;
+    return m->fn(call, m->ud);
 }
 
 cw_status cw_call_next(cw_call *call)
@@ -352,11 +394,13 @@ cw_status cw__exec(cw_call *call)
     uint64_t bit = CW_CMD_BIT(call->cmd);
     uint64_t gate = atomic_load_explicit(&c->gate, memory_order_relaxed);
     int scoped = gate >= CW__GATE_SCOPE;
-    if ((gate & bit) ||
-        (call->rt && call->rt->disabled) || (scoped && cw__scope_disabled(c, call->cmd)))
-        return cw__fail(c, CW_EDISABLED, "%s is disabled%s", cw_command_name(call->cmd),
-                        call->rt && call->rt->disabled ? " (backend set up disabled)" : "");
-    cw_status st = c->nmw ? run_chain(call) : cw__backend_exec(call);
+    const cw__backend_ctl *ctl = call->rt ? call->rt->ctl : NULL;
+    int on_backend = ctl && (atomic_load_explicit(&ctl->disabled, memory_order_relaxed) & bit);
+    if ((gate & bit) || on_backend || (scoped && cw__scope_disabled(c, call->rt, call->cmd)))
+        return cw__fail(c, CW_EDISABLED, "%s is disabled%s%.64s%s", cw_command_name(call->cmd),
+                        on_backend ? " on the backend of prefix \"" : "", on_backend ? call->rt->prefix : "",
+                        on_backend ? "\"" : "");
+    cw_status st = c->nmw || (ctl && ctl->nmw) ? run_chain(call) : cw__backend_exec(call);
     if (st != CW_OK && st != CW_NOTFOUND && st != CW_NOTSTORED) cw__errmsg_claim(c);
     if (scoped) cw__scope_callbacks(c, call->cmd, call->key, call->klen, st);
     return st;
@@ -373,7 +417,7 @@ cw_status cw_cache_add_middleware(cw_cache *c, cw_middleware_fn fn, void *ud)
     m[c->nmw] = (cw__middleware){ fn, ud };
     c->mw = m;
     c->nmw++;
-    atomic_fetch_or(&c->gate, CW__GATE_MW);
+    atomic_fetch_or(&c->gate, CW__GATE_GENERAL);
     pthread_mutex_unlock(&c->setup_lock);
     return CW_OK;
 }

@@ -11,13 +11,28 @@
 
 #include "core/internal.h"
 
+typedef struct cw__middleware {
+    cw_middleware_fn fn;
+    void *ud;
+} cw__middleware;
+
+/* What belongs to one set-up backend beyond its instance: the commands disabled on it (set up
+ * with disable=1 / enable=0, or cw_cache_disable_prefix()) and its own middlewares. Route
+ * tables are copied at every setup; this is not: each copy points to the same one, so a
+ * switch flipped on a backend holds whatever table a command loaded. Freed at cw_cache_free. */
+typedef struct cw__backend_ctl {
+    _Atomic uint64_t disabled; /* CW_CMD_BIT mask */
+    cw__middleware *mw;        /* fixed at setup (cw_setup_options.middlewares) */
+    size_t nmw;
+} cw__backend_ctl;
+
 /* One backend bound to a key prefix. */
 typedef struct cw__route {
     char *prefix;
     size_t plen;
     cw_backend *b;
     cw_status (*view)(cw_backend *, const char *, size_t, cw_view_fn, void *); /* b's view, or NULL */
-    int disabled; /* set up with disable=1 / enable=0 */
+    cw__backend_ctl *ctl; /* never NULL */
 } cw__route;
 
 /* The routes as one immutable snapshot, longest prefix first. A setup publishes a new table;
@@ -26,9 +41,9 @@ typedef struct cw__route {
  * them: setups are rare, so this costs a few bytes, not a reclamation scheme. */
 typedef struct cw__routes {
     struct cw__routes *older; /* retired chain, freed at cw_cache_free */
-    /* cw_set's and cw_get's short paths: the backend when the only route is an enabled
-     * default one (else NULL), and its view (NULL too when it has none: cw_get then goes the
-     * general way) */
+    /* cw_set's and cw_get's short paths: the backend when the only route is the default one
+     * (else NULL; its switches and middlewares are in the gate word), and its view (NULL too
+     * when it has none: cw_get then goes the general way) */
     cw_backend *fast_b;
     cw_status (*fast_view)(cw_backend *, const char *, size_t, cw_view_fn, void *);
     /* cw_get's whole read when fast_b is the built-in mem:// (cw__mem_get), else NULL */
@@ -36,11 +51,6 @@ typedef struct cw__routes {
     size_t n;
     cw__route r[];
 } cw__routes;
-
-typedef struct cw__middleware {
-    cw_middleware_fn fn;
-    void *ud;
-} cw__middleware;
 
 typedef struct cw__close_hook {
     void (*fn)(void *ud);
@@ -61,19 +71,24 @@ struct cw_cache {
     cw__close_hook *hooks;
     size_t nhooks;
     /* What sends a command the general way, in one word, so that cw_get and cw_set test it
-     * with one load: the globally disabled commands (CW_CMD_BIT bits), CW__GATE_MW once a
-     * middleware is added, and the thread scopes open on this cache over all threads, counted
-     * in units of CW__GATE_SCOPE. */
+     * with one load: the globally disabled commands (CW_CMD_BIT bits), CW__GATE_GENERAL while
+     * a middleware exists or a backend of the current routes has a command disabled on it,
+     * and the thread scopes open on this cache over all threads, counted in units of
+     * CW__GATE_SCOPE. */
     _Atomic uint64_t gate;
     _Atomic uint64_t token_seq; /* lock tokens */
+    cw__backend_ctl **ctls;     /* of every backend set up, replaced ones included (last, so
+                                   that the fields the short paths read keep their offsets) */
+    size_t nctls;
 };
 
 #define CW__GATE_CMDS (((uint64_t)1 << CW_CMD__COUNT) - 1)
-#define CW__GATE_MW ((uint64_t)1 << 31)
+#define CW__GATE_GENERAL ((uint64_t)1 << 31)
 #define CW__GATE_SCOPE ((uint64_t)1 << 32)
-_Static_assert(CW_CMD__COUNT <= 31, "the commands' bits must stay below CW__GATE_MW");
-/* Open scopes on any thread, and a middleware: either sends every command the general way. */
-#define CW__GATE_ALWAYS (CW__GATE_MW | ~(CW__GATE_SCOPE - 1))
+_Static_assert(CW_CMD__COUNT <= 31, "the commands' bits must stay below CW__GATE_GENERAL");
+/* Open scopes on any thread, a middleware or a backend's switch: any sends every command the
+ * general way. (With bit 31 and up, the mask is a sign-extended 32-bit immediate: one test.) */
+#define CW__GATE_ALWAYS (CW__GATE_GENERAL | ~(CW__GATE_SCOPE - 1))
 
 /* A command in flight: the arguments of every command kind, one struct. */
 struct cw_call {
@@ -129,8 +144,14 @@ cw_status cw__backend_exec(cw_call *call);    /* the innermost step: the backend
 cw_status cw__check_key(const cw_cache *c, const char *key, size_t *klen);
 cw_status cw__check_ttl(const cw_cache *c, int64_t ttl_ms);
 
+/* Recompute CW__GATE_GENERAL from the middlewares and the current routes' switches. Call
+ * with c->setup_lock held. */
+void cw__gate_refresh(cw_cache *c);
+
 /* scope.c */
-int cw__scope_disabled(const cw_cache *c, cw_command cmd);
+/* 1 when a disabling scope of this thread covers cmd on the backend of rt (NULL: a scope for
+ * every backend). */
+int cw__scope_disabled(const cw_cache *c, const cw__route *rt, cw_command cmd);
 void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, size_t klen,
                          cw_status st);
 

@@ -398,7 +398,7 @@ static const cw__route *fast_route(cw_cache *c, cw_command cmd, const char *key,
     size_t n = strnlen(key, c->o.max_key_bytes + 1);
     if (n == 0 || n > c->o.max_key_bytes) return NULL;
     const cw__route *rt = cw__route_for(c, key, n);
-    if (!rt || rt->disabled) return NULL;
+    if (!rt || (atomic_load_explicit(&rt->ctl->disabled, memory_order_relaxed) & CW_CMD_BIT(cmd))) return NULL;
     *klen = n;
     return rt;
 }
@@ -503,6 +503,7 @@ cw_status cw_get(cw_cache *c, const char *key, cw_value *out)
 cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t deflen, cw_value *out)
 {
     cw_status st = cw__get_meta(c, key, out, NULL);
+    if (st == CW_EDISABLED) st = CW_NOTFOUND; /* a disabled get is a miss (the seed's default) */
     if (st == CW_NOTFOUND) {
         cw_status s2 = cw_value_set(out, def, deflen);
         if (s2) return s2;
@@ -762,6 +763,13 @@ static cw__routes *all_routes(cw_cache *c)
     return atomic_load_explicit(&c->routes, memory_order_acquire);
 }
 
+/* cmd is disabled globally or by a scope of this thread for every backend (not only on
+ * some backends). */
+static int disabled_everywhere(const cw_cache *c, cw_command cmd)
+{
+    return (atomic_load(&((cw_cache *)c)->gate) & CW_CMD_BIT(cmd)) || cw__scope_disabled(c, NULL, cmd);
+}
+
 static cw_status each_backend(cw_cache *c, cw_call *tmpl)
 {
     cw__routes *t = all_routes(c);
@@ -771,7 +779,7 @@ static cw_status each_backend(cw_cache *c, cw_call *tmpl)
         cw_call call = *tmpl;
         call.rt = &t->r[i];
         cw_status st = cw__exec(&call);
-        if (st == CW_EDISABLED && t->r[i].disabled) continue; /* a backend set up disabled */
+        if (st == CW_EDISABLED && !disabled_everywhere(c, call.cmd)) continue; /* skip that backend */
         if (st && !first) first = st;
     }
     return first;

@@ -377,6 +377,7 @@ static int disable_commands_globally(void)
 
 typedef struct other_thread {
     cw_cache *c;
+    const char *key; /* NULL: "k" */
     cw_status st;
 } other_thread;
 
@@ -384,7 +385,7 @@ static void *get_from_other_thread(void *arg)
 {
     other_thread *o = arg;
     cw_value v = { 0 };
-    o->st = cw_get(o->c, "k", &v);
+    o->st = cw_get(o->c, o->key ? o->key : "k", &v);
     cw_value_free(&v);
     return NULL;
 }
@@ -401,7 +402,7 @@ static int disabling_scopes_nest_per_thread(void)
     CHECK_OK(cw_disabling_begin(c, CW_CMD_ALL));
     CHECK_ST(cw_exists(c, "k"), CW_EDISABLED);
     /* another thread is not affected by this thread's scopes */
-    other_thread o = { c, CW_EINVAL };
+    other_thread o = { c, NULL, CW_EINVAL };
     pthread_t th;
     CHECK_EQ_INT(pthread_create(&th, NULL, get_from_other_thread, &o), 0);
     pthread_join(th, NULL);
@@ -419,6 +420,38 @@ static int disabling_scopes_nest_per_thread(void)
     CHECK_ST(st, CW_ENOMEM);
     CHECK_EQ_INT(opened, 32);
     while (opened--) CHECK_OK(cw_disabling_end(c));
+    cw_value_free(&v);
+    cw_cache_free(c);
+    return 0;
+}
+
+/* The seed's disabling(*cmds, prefix=...): a scope of this thread for one backend. */
+static int disabling_scope_for_one_backend(void)
+{
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new_default(&c));
+    cw_setup_options user = { .prefix = "user:" };
+    CHECK_OK(cw_cache_setup(c, "mem://", &user, NULL));
+    cw_value v = { 0 };
+    CHECK_OK(cw_set(c, "user:1", "v", 1, CW_NO_EXPIRY));
+    CHECK_OK(cw_set(c, "k", "v", 1, CW_NO_EXPIRY));
+    CHECK_EQ_INT(cw_cache_is_any_disabled(c, "user:"), 0);
+    CHECK_OK(cw_disabling_begin_prefix(c, "user:", CW_CMD_BIT(CW_CMD_GET)));
+    CHECK_ST(cw_get(c, "user:1", &v), CW_EDISABLED);
+    CHECK_OK(cw_get(c, "k", &v));
+    CHECK_EQ_INT(cw_cache_is_enabled_prefix(c, "user:", CW_CMD_GET), 0);
+    CHECK_EQ_INT(cw_cache_is_enabled(c, CW_CMD_GET), 1);
+    CHECK_EQ_INT(cw_cache_is_any_disabled(c, "user:"), 1);
+    CHECK_EQ_INT(cw_cache_is_any_disabled(c, "k"), 0);
+    CHECK_EQ_INT(cw_cache_is_any_disabled(c, NULL), 1);
+    other_thread o = { c, "user:1", CW_EINVAL };
+    pthread_t th;
+    CHECK_EQ_INT(pthread_create(&th, NULL, get_from_other_thread, &o), 0);
+    pthread_join(th, NULL);
+    CHECK_ST(o.st, CW_OK); /* other threads are not in the scope */
+    CHECK_OK(cw_disabling_end(c));
+    CHECK_OK(cw_get(c, "user:1", &v));
+    CHECK_EQ_INT(cw_cache_is_any_disabled(c, NULL), 0);
     cw_value_free(&v);
     cw_cache_free(c);
     return 0;
@@ -547,7 +580,8 @@ static const cw_test tests[] = {
     CW_TEST(reads_go_through_view),
     CW_TEST(default_cache_is_mem), CW_TEST(longest_prefix_wins), CW_TEST(setup_replaces_prefix),
     CW_TEST(setup_disabled_backend), CW_TEST(disable_commands_globally),
-    CW_TEST(disabling_scopes_nest_per_thread), CW_TEST(middleware_order_and_short_circuit),
+    CW_TEST(disabling_scopes_nest_per_thread), CW_TEST(disabling_scope_for_one_backend),
+    CW_TEST(middleware_order_and_short_circuit),
     CW_TEST(callbacks_are_scoped), CW_TEST(clock_is_injectable), CW_TEST(allocator_hooks_are_used), { 0 }
 };
 

@@ -174,6 +174,27 @@ CW_API cw_status cw_get(cw_cache *c, const char *key, cw_value *out);
  * here, as in the seed: @out gets @def and the return is CW_NOTFOUND. */
 CW_API cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t deflen,
                                 cw_value *out);
+/* Makes the value cw_get_or_set_fn() stores on a miss: fill @out (empty, caller-owned by the
+ * library call) with cw_value_set(). Return CW_OK to store it, or any other status (a loader's
+ * own >= CW_USER_ERROR included) to fail the call with it, storing nothing. Runs on the
+ * caller's thread, inside the call. */
+typedef cw_status (*cw_default_fn)(void *ud, const char *key, cw_value *out);
+
+/** cw_get_or_set() - The seed's `get_or_set(key, default, expire)`: the value stored under
+ * @key, or on a miss @def (@deflen bytes, borrowed), which is stored under @key for @ttl_ms
+ * (> 0, or CW_NO_EXPIRY) and returned. A disabled get is a miss; a set that is disabled or
+ * not stored (an unreachable backend under suppress) leaves the default uncached, as in the
+ * seed, and the call still succeeds. No lock: two threads that miss at once both store.
+ * @out: caller-owned, filled on CW_OK; it also holds the default when storing it failed.
+ * Return: CW_OK (a hit, or the default), CW_EINVAL (bad TTL, NULL out), the failure of the
+ * get, or of the set (common returns). */
+CW_API cw_status cw_get_or_set(cw_cache *c, const char *key, const void *def, size_t deflen,
+                               int64_t ttl_ms, cw_value *out);
+/** cw_get_or_set_fn() - cw_get_or_set() with the default made by @fn(@ud, @key, out) on a
+ * miss only (the seed's callable default). Return: as cw_get_or_set(), plus what @fn
+ * returned when it failed (nothing stored then). */
+CW_API cw_status cw_get_or_set_fn(cw_cache *c, const char *key, cw_default_fn fn, void *ud,
+                                  int64_t ttl_ms, cw_value *out);
 /** cw_get_raw() - The stored bytes as they are (envelope included). */
 CW_API cw_status cw_get_raw(cw_cache *c, const char *key, cw_value *out);
 /** cw_get_many() - For i < n: sts[i] = CW_OK with outs[i] filled, or CW_NOTFOUND. Keys may

@@ -511,6 +511,48 @@ cw_status cw_get_default(cw_cache *c, const char *key, const void *def, size_t d
     return st;
 }
 
+/* get_or_set's miss: store what the default is and keep it in out. A store the seed would
+ * let pass silently (disabled, or not stored by a backend that suppresses an outage) is not
+ * a failure. */
+static cw_status store_default(cw_cache *c, const char *key, int64_t ttl_ms, cw_value *out)
+{
+    cw_status st = cw_set(c, key, out->data, out->len, ttl_ms);
+    return st == CW_EDISABLED || st == CW_NOTSTORED ? CW_OK : st;
+}
+
+/* The get of get_or_set: CW_OK (hit), CW_NOTFOUND (miss, a disabled get included), or a
+ * failure. Arguments checked first, so that a bad TTL fails before any default is made. */
+static cw_status get_for_default(cw_cache *c, const char *key, int64_t ttl_ms, cw_value *out)
+{
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st) return st;
+    if (!out) return cw__fail(c, CW_EINVAL, "out is NULL");
+    st = cw_get(c, key, out);
+    return st == CW_EDISABLED ? CW_NOTFOUND : st;
+}
+
+cw_status cw_get_or_set(cw_cache *c, const char *key, const void *def, size_t deflen, int64_t ttl_ms,
+                        cw_value *out)
+{
+    cw_status st = get_for_default(c, key, ttl_ms, out);
+    if (st != CW_NOTFOUND) return st;
+    if (deflen && !def) return cw__fail(c, CW_EINVAL, "default is NULL with length %zu", deflen);
+    if ((st = cw_value_set(out, def, deflen))) return st;
+    return store_default(c, key, ttl_ms, out);
+}
+
+cw_status cw_get_or_set_fn(cw_cache *c, const char *key, cw_default_fn fn, void *ud, int64_t ttl_ms,
+                           cw_value *out)
+{
+    if (!fn) return cw__fail(c, CW_EINVAL, "default function is NULL");
+    cw_status st = get_for_default(c, key, ttl_ms, out);
+    if (st != CW_NOTFOUND) return st;
+    out->len = 0;
+    if (out->data) out->data[0] = 0;
+    if ((st = fn(ud, key, out))) return st;
+    return store_default(c, key, ttl_ms, out);
+}
+
 cw_status cw_get_raw(cw_cache *c, const char *key, cw_value *out)
 {
     BEGIN_KEYED(CW_CMD_GET_RAW);

@@ -30,9 +30,9 @@
 extern "C" {
 #endif
 
-/* Version of cw_backend_ops. 2 appended view; tables of version 1 (without it) are still
- * accepted. */
-#define CW_BACKEND_ABI 2
+/* Version of cw_backend_ops. 2 appended view, 3 appended bitfield; tables of an older version
+ * (without the later fields) are still accepted, and the core never reads past them. */
+#define CW_BACKEND_ABI 3
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
@@ -220,6 +220,22 @@ struct cw_backend_ops {
      * it needs and never calls the cache. The core reads through it when present (one copy,
      * the envelope stripped on the way), and through get otherwise. */
     cw_status (*view)(cw_backend *b, const char *key, size_t klen, cw_view_fn fn, void *ud);
+
+    /* -- appended in ABI 3 -- */
+    /* Optional bit-field counters (the seed's get_bits/incr_bits with a size; counting bloom
+     * filters): @n unsigned counters of @size bits (1..63) in the bitmap at key, counter i at
+     * bits idx[i]*size .. idx[i]*size+size-1, most significant first, in the bit order of
+     * set_bits (Redis `BITFIELD key GET|INCRBY u<size> #<idx>`). With @by 0 it reads:
+     * counters[i] = counter idx[i], an absent key reading as zeros (and not created). With
+     * @by != 0 it adds @by to each listed counter in turn, saturating at 0 and 2^size - 1
+     * (Redis OVERFLOW SAT), counters[i] getting the value just after its step; an absent key
+     * is created (zero bytes, as long as the highest counter needs) with @ttl_ms, an existing
+     * TTL is kept. Atomic, as set_bits. The core has checked 1 <= size <= 63 and that every
+     * counter ends before bit 2^32; @counters is never NULL. CW_ETYPE when the key holds a
+     * set or window. Left NULL, the core reads through get_bits and supports only size 1,
+     * by > 0 increments (through set_bits). */
+    cw_status (*bitfield)(cw_backend *b, const char *key, size_t klen, const uint64_t *idx,
+                          size_t n, unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters);
 };
 
 /** cw_backend_fail() - Record @st and a printf-style detail as this thread's last failure, to

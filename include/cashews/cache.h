@@ -33,7 +33,8 @@ typedef struct cw_cache cw_cache; /* opaque; body in src/core/cache.c */
     X(SET_LOCK, 17, "set_lock") X(UNLOCK, 18, "unlock") X(IS_LOCKED, 19, "is_locked")      \
     X(GET_KEYS_COUNT, 20, "get_keys_count") X(GET_SIZE, 21, "get_size")                    \
     X(GET_BITS, 22, "get_bits") X(SET_BITS, 23, "set_bits") X(SLICE_INCR, 24, "slice_incr") \
-    X(SET_ADD, 25, "set_add") X(SET_REMOVE, 26, "set_remove") X(SET_POP, 27, "set_pop")
+    X(SET_ADD, 25, "set_add") X(SET_REMOVE, 26, "set_remove") X(SET_POP, 27, "set_pop")     \
+    X(INCR_BITS, 28, "incr_bits")
 
 #define CW__COMMAND_ENUM(name, num, text) CW_CMD_##name = num,
 typedef enum cw_command { CW_COMMAND_TABLE(CW__COMMAND_ENUM) CW_CMD__COUNT } cw_command;
@@ -293,6 +294,25 @@ CW_API cw_status cw_set_bits(cw_cache *c, const char *key, const uint64_t *idx, 
                              int64_t ttl_ms);
 CW_API cw_status cw_get_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t n,
                              uint8_t *bits_out);
+/** cw_get_bitfield() - The seed's `get_bits(key, *indexes, size=...)`: read @n unsigned
+ * counters of @size bits (1..63) packed in the bit field at @key, as Redis's
+ * `BITFIELD key GET u<size> #<idx>` does: counter i occupies bits idx[i]*size to
+ * idx[i]*size+size-1 (same bit order as cw_set_bits(), most significant bit first).
+ * @counters: @n caller-owned values; an absent key reads as zeros. Size 1 reads what
+ * cw_get_bits() reads. Uses the command CW_CMD_GET_BITS (for disable masks and middlewares).
+ * Return: CW_OK, CW_EINVAL (size out of 1..63, a counter past bit 2^32 - 1, NULL arrays),
+ * CW_ENOTSUP (a user backend with neither the bitfield op nor get_bits), common returns. */
+CW_API cw_status cw_get_bitfield(cw_cache *c, const char *key, const uint64_t *idx, size_t n,
+                                 unsigned size, uint64_t *counters);
+/** cw_incr_bitfield() - The seed's `incr_bits(key, *indexes, size=..., by=...)`: add @by to
+ * each listed counter in turn, saturating at 0 and 2^size - 1 (Redis's OVERFLOW SAT), all in
+ * one atomic step; @counters (may be NULL) gets each counter just after its addition, so a
+ * repeated index counts twice. An absent key is created with @ttl_ms (> 0 or CW_NO_EXPIRY);
+ * an existing TTL is kept. @by 0 only reads. Backends without the bitfield op: size 1 with
+ * by > 0 is cw_set_bits() (a 1-bit counter saturates at 1), the rest is CW_ENOTSUP.
+ * Return: as cw_get_bitfield(). */
+CW_API cw_status cw_incr_bitfield(cw_cache *c, const char *key, const uint64_t *idx, size_t n,
+                                  unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters);
 /** cw_slice_incr() - Sliding-window counter (slice_rate_limit): atomically drop calls older
  * than @window_ms before now (the cache clock), and record this one if fewer than @max_count
  * remain; *count gets the count after the call (== max_count: the window is full).

@@ -123,6 +123,8 @@ struct cw_call {
     void *ud;
     const uint64_t *idx;
     uint8_t *bits;
+    unsigned bit_size;  /* bit-field counters: bits a counter */
+    uint64_t *counters; /* bit-field counters: the values out */
     int64_t by, start_ms, now_ms, max_count;
     size_t max;
     size_t *popped;

@@ -173,6 +173,42 @@ static int delete_each(void *ud, const char *key, size_t klen, const void *val, 
     return 0;
 }
 
+/* Bit-field counters (cw_get_bitfield: by 0; cw_incr_bitfield). Through the backend's
+ * bitfield op (ABI 3) when it has one. Otherwise: reads gather size bits per counter with
+ * one get_bits call (atomic, as the op would be); an increment of 1-bit counters by a
+ * positive amount sets the bits (they saturate at 1); other increments cannot be made atomic
+ * from the older ops and are CW_ENOTSUP. */
+static cw_status bitfield_exec(cw_call *call)
+{
+    cw_backend *b = call->rt->b;
+    const cw_backend_ops *ops = b->ops;
+    size_t n = call->n;
+    unsigned size = call->bit_size;
+    int64_t by = call->cmd == CW_CMD_INCR_BITS ? call->by : 0;
+    if (ops->abi_version >= 3 && ops->bitfield)
+        return ops->bitfield(b, call->key, call->klen, call->idx, n, size, by, call->ttl_ms, call->counters);
+    if (by > 0 && size == 1 && ops->set_bits) {
+        cw_status st = ops->set_bits(b, call->key, call->klen, call->idx, n, call->ttl_ms);
+        for (size_t i = 0; st == CW_OK && i < n; i++) call->counters[i] = 1;
+        return st;
+    }
+    if (by != 0 || !ops->get_bits) return unsupported(call);
+    size_t nbits = n * size;
+    uint64_t *bidx = cw_malloc(nbits * sizeof *bidx + nbits + 1);
+    if (!bidx) return CW_ENOMEM;
+    uint8_t *bits = (uint8_t *)(bidx + nbits);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned k = 0; k < size; k++) bidx[i * size + k] = call->idx[i] * size + k;
+    cw_status st = ops->get_bits(b, call->key, call->klen, bidx, nbits, bits);
+    for (size_t i = 0; st == CW_OK && i < n; i++) {
+        uint64_t v = 0;
+        for (unsigned k = 0; k < size; k++) v = v << 1 | (bits[i * size + k] & 1);
+        call->counters[i] = v;
+    }
+    cw_free(bidx);
+    return st;
+}
+
 cw_status cw__backend_exec(cw_call *call)
 {
     cw_backend *b = call->rt ? call->rt->b : NULL;
@@ -289,11 +325,14 @@ cw_status cw__backend_exec(cw_call *call)
             return st;
         }
     case CW_CMD_GET_BITS:
+        if (call->counters) return bitfield_exec(call);
         if (!ops->get_bits) return unsupported(call);
         return ops->get_bits(b, call->key, call->klen, call->idx, call->n, call->bits);
     case CW_CMD_SET_BITS:
         if (!ops->set_bits) return unsupported(call);
         return ops->set_bits(b, call->key, call->klen, call->idx, call->n, call->ttl_ms);
+    case CW_CMD_INCR_BITS:
+        return bitfield_exec(call);
     case CW_CMD_SLICE_INCR:
         if (!ops->slice_incr) return unsupported(call);
         return ops->slice_incr(b, call->key, call->klen, call->start_ms, call->now_ms,
@@ -656,6 +695,53 @@ cw_status cw_get_bits(cw_cache *c, const char *key, const uint64_t *idx, size_t 
     call.n = n;
     call.bits = bits_out;
     return cw__exec(&call);
+}
+
+/* Arguments of the bit-field commands: size 1..63, every counter inside Redis's 2^32 bits. */
+static cw_status check_bitfield(cw_cache *c, const uint64_t *idx, size_t n, unsigned size)
+{
+    if (size < 1 || size > 63) return cw__fail(c, CW_EINVAL, "bit-field counters have 1 to 63 bits, not %u", size);
+    if (n && !idx) return cw__fail(c, CW_EINVAL, "idx is NULL");
+    for (size_t i = 0; i < n; i++)
+        if (idx[i] > (UINT64_C(1) << 32) / size - 1)
+            return cw__fail(c, CW_EINVAL, "counter %llu of %u bits ends past bit 2^32 - 1",
+                            (unsigned long long)idx[i], size);
+    return CW_OK;
+}
+
+cw_status cw_get_bitfield(cw_cache *c, const char *key, const uint64_t *idx, size_t n, unsigned size,
+                          uint64_t *counters)
+{
+    BEGIN_KEYED(CW_CMD_GET_BITS);
+    cw_status st = check_bitfield(c, idx, n, size);
+    if (st) return st;
+    if (n && !counters) return cw__fail(c, CW_EINVAL, "counters is NULL");
+    uint64_t none;
+    call.idx = idx;
+    call.n = n;
+    call.bit_size = size;
+    call.counters = counters ? counters : &none;
+    return cw__exec(&call);
+}
+
+cw_status cw_incr_bitfield(cw_cache *c, const char *key, const uint64_t *idx, size_t n, unsigned size,
+                           int64_t by, int64_t ttl_ms, uint64_t *counters)
+{
+    BEGIN_KEYED(CW_CMD_INCR_BITS);
+    cw_status st = cw__check_ttl(c, ttl_ms);
+    if (st || (st = check_bitfield(c, idx, n, size))) return st;
+    uint64_t stack[16], *vals = counters;
+    if (!vals) vals = n <= 16 ? stack : cw_malloc(n * sizeof *vals);
+    if (!vals) return CW_ENOMEM;
+    call.idx = idx;
+    call.n = n;
+    call.bit_size = size;
+    call.by = by;
+    call.ttl_ms = ttl_ms;
+    call.counters = n ? vals : stack;
+    st = cw__exec(&call);
+    if (vals != counters && vals != stack) cw_free(vals);
+    return st;
 }
 
 cw_status cw_slice_incr(cw_cache *c, const char *key, int64_t window_ms, int64_t max_count,

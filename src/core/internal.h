@@ -154,6 +154,35 @@ void *cw__cache_ext(cw_cache *c, void (*close_fn)(void *ud), void *(*create)(cw_
 /* Scheme of the backend that serves @key ("" when none is set up). Static text. */
 const char *cw__backend_scheme_for(const cw_cache *c, const char *key, size_t klen);
 
+/* ---- bit-field counters (bitfield.c), for the backends' bitfield op ----
+ * A counter of size bits (1..63) at bit offset off (= idx * size) of a Redis-ordered bitmap
+ * (docs in bitfield.c). The core checks that every offset + size <= 2^32 before a backend
+ * sees it, so offsets and byte counts fit. */
+/* The counter at off; bytes at or past len read as 0. */
+uint64_t cw__bitfield_read(const unsigned char *map, size_t len, uint64_t off, unsigned size);
+/* v + by, saturated to 0 .. 2^size - 1 (Redis OVERFLOW SAT). */
+uint64_t cw__bitfield_sat(uint64_t v, unsigned size, int64_t by);
+/* Add by to the counter at off (map must hold it) with saturation; returns the new value. */
+uint64_t cw__bitfield_add(unsigned char *map, uint64_t off, unsigned size, int64_t by);
+/* Bytes a bitmap needs to hold the n counters at idx (0 when n is 0). */
+size_t cw__bitfield_bytes(const uint64_t *idx, size_t n, unsigned size);
+
+/* What set_bits, get_bits and bitfield do to a bitmap, as callbacks (ud: a cw__bits_job) for a
+ * backend helper that runs them on the stored bytes under its lock or transaction: set the
+ * listed bits; read them (bits past len are 0); add by to the counters; read the counters. */
+typedef struct cw__bits_job {
+    const uint64_t *idx;
+    size_t n;
+    unsigned size;      /* bit-field counters: bits a counter */
+    int64_t by;         /* bit-field increments */
+    uint8_t *bits;      /* get_bits' output */
+    uint64_t *counters; /* bitfield's output */
+} cw__bits_job;
+void cw__bits_set_listed(void *ud, unsigned char *map);
+void cw__bits_get_listed(void *ud, const unsigned char *map, size_t len);
+void cw__bits_add_counters(void *ud, unsigned char *map);
+void cw__bits_read_counters(void *ud, const unsigned char *map, size_t len);
+
 /* Tags: the set holding a tag's keys lives at CW__TAG_PREFIX + tag. */
 #define CW__TAG_PREFIX "_tag:"
 

@@ -376,6 +376,81 @@ static int b_bits(cw_cache *c, cw_value *v)
     return 0;
 }
 
+/* Bit-field counters (the seed's get_bits/incr_bits with a size), laid out as Redis's
+ * BITFIELD u<size> #<idx> lays them out, on every backend. */
+static int b_bitfield(cw_cache *c, cw_value *v)
+{
+    uint64_t idx[] = { 0, 1, 5 }, got[3] = { 9, 9, 9 };
+    CHECK_OK(cw_get_bitfield(c, "cbf", idx, 3, 4, got));
+    CHECK(got[0] == 0 && got[1] == 0 && got[2] == 0);
+    CHECK_ST(cw_exists(c, "cbf"), CW_NOTFOUND); /* reading does not create */
+    /* increments in order, saturating at 0 and 2^size - 1 */
+    uint64_t one[] = { 0 }, two[] = { 1, 1 }, out[2] = { 0, 0 };
+    CHECK_OK(cw_incr_bitfield(c, "cbf", one, 1, 4, 3, 60000, out));
+    CHECK_EQ_INT(out[0], 3);
+    CHECK_OK(cw_incr_bitfield(c, "cbf", two, 2, 4, 6, 60000, out)); /* a repeated index counts twice */
+    CHECK_EQ_INT(out[0], 6);
+    CHECK_EQ_INT(out[1], 12);
+    CHECK_OK(cw_get_bitfield(c, "cbf", idx, 3, 4, got));
+    CHECK_EQ_INT(got[0], 3);
+    CHECK_EQ_INT(got[1], 12);
+    CHECK_EQ_INT(got[2], 0);
+    /* Redis layout: counter 0 is the high nibble of byte 0 */
+    CHECK_OK(cw_get_raw(c, "cbf", v));
+    CHECK_EQ_INT(v->len, 1);
+    CHECK_EQ_INT(v->data[0], 0x3C);
+    CHECK_OK(cw_incr_bitfield(c, "cbf", one, 1, 4, 100, 60000, out));
+    CHECK_EQ_INT(out[0], 15);
+    CHECK_OK(cw_incr_bitfield(c, "cbf", one, 1, 4, -4, 60000, out));
+    CHECK_EQ_INT(out[0], 11);
+    CHECK_OK(cw_incr_bitfield(c, "cbf", one, 1, 4, INT64_MIN, 60000, out));
+    CHECK_EQ_INT(out[0], 0);
+    CHECK_OK(cw_incr_bitfield(c, "cbf", idx + 2, 1, 4, 1, 60000, NULL)); /* counters may be NULL */
+    CHECK_OK(cw_get_bitfield(c, "cbf", idx, 3, 4, got));
+    CHECK(got[0] == 0 && got[1] == 12 && got[2] == 1);
+    /* TTL on create only */
+    int64_t ttl = 0;
+    CHECK_OK(cw_get_expire(c, "cbf", &ttl));
+    CHECK(ttl > 0 && ttl <= 60000);
+    CHECK_OK(cw_incr_bitfield(c, "forever", one, 1, 8, 1, CW_NO_EXPIRY, out));
+    CHECK_OK(cw_incr_bitfield(c, "forever", one, 1, 8, 1, 60000, out));
+    CHECK_EQ_INT(out[0], 2);
+    CHECK_OK(cw_get_expire(c, "forever", &ttl));
+    CHECK_EQ_INT(ttl, -1);
+    /* 63-bit counters come back exact */
+    uint64_t big[] = { 3 }, bigv = 0;
+    CHECK_OK(cw_incr_bitfield(c, "wide", big, 1, 63, INT64_MAX - 1, 60000, &bigv));
+    CHECK(bigv == (uint64_t)INT64_MAX - 1);
+    CHECK_OK(cw_incr_bitfield(c, "wide", big, 1, 63, 5, 60000, &bigv));
+    CHECK(bigv == (uint64_t)INT64_MAX);
+    CHECK_OK(cw_get_bitfield(c, "wide", big, 1, 63, &bigv));
+    CHECK(bigv == (uint64_t)INT64_MAX);
+    /* size 1 is the 1-bit field of set_bits/get_bits */
+    uint64_t b5[] = { 5 }, b6[] = { 6 };
+    uint8_t bit = 0;
+    CHECK_OK(cw_incr_bitfield(c, "bits1", b5, 1, 1, 1, 60000, out));
+    CHECK_OK(cw_get_bits(c, "bits1", b5, 1, &bit));
+    CHECK_EQ_INT(bit, 1);
+    CHECK_OK(cw_set_bits(c, "bits1", b6, 1, 60000));
+    CHECK_OK(cw_get_bitfield(c, "bits1", b6, 1, 1, out));
+    CHECK_EQ_INT(out[0], 1);
+    /* errors */
+    CHECK_ST(cw_get_bitfield(c, "cbf", idx, 3, 0, got), CW_EINVAL);
+    CHECK_ST(cw_get_bitfield(c, "cbf", idx, 3, 64, got), CW_EINVAL);
+    uint64_t far[] = { (UINT64_C(1) << 32) / 8 };
+    CHECK_ST(cw_incr_bitfield(c, "cbf", far, 1, 8, 1, 60000, out), CW_EINVAL);
+    far[0]--; /* the last counter that ends at bit 2^32 - 1 is fine to read */
+    CHECK_OK(cw_get_bitfield(c, "cbf", far, 1, 8, out));
+    CHECK_EQ_INT(out[0], 0);
+    const char *m[] = { "x" };
+    CHECK_OK(cw_set_add(c, "aset", 1, m, 60000));
+    CHECK_ST(cw_incr_bitfield(c, "aset", one, 1, 4, 1, 60000, out), CW_ETYPE);
+    CHECK_ST(cw_get_bitfield(c, "aset", one, 1, 4, out), CW_ETYPE);
+    CHECK_OK(cw_incr_bitfield(c, "none", one, 0, 4, 1, 60000, out)); /* nothing to do */
+    CHECK_ST(cw_exists(c, "none"), CW_NOTFOUND);
+    return 0;
+}
+
 static int b_slice(cw_cache *c, cw_value *v)
 {
     int64_t n = 0;
@@ -466,13 +541,13 @@ static int b_bad_input(cw_cache *c, cw_value *v)
 #define WRAP(name) static int name(void) { return with_cache(b_##name); }
 WRAP(set_get) WRAP(set_modes) WRAP(raw_and_default) WRAP(many) WRAP(delete_exists) WRAP(incr)
 WRAP(expiry) WRAP(match) WRAP(scan_can_modify) WRAP(clear_count_ping) WRAP(locks) WRAP(bits)
-WRAP(slice) WRAP(sets) WRAP(tags) WRAP(bad_input)
+WRAP(bitfield) WRAP(slice) WRAP(sets) WRAP(tags) WRAP(bad_input)
 
 const cw_test cw_suite_tests[] = {
     CW_TEST(set_get), CW_TEST(set_modes), CW_TEST(raw_and_default), CW_TEST(many),
     CW_TEST(delete_exists), CW_TEST(incr), CW_TEST(expiry), CW_TEST(match),
     CW_TEST(scan_can_modify), CW_TEST(clear_count_ping), CW_TEST(locks), CW_TEST(bits),
-    CW_TEST(slice), CW_TEST(sets), CW_TEST(tags), CW_TEST(bad_input), { 0 }
+    CW_TEST(bitfield), CW_TEST(slice), CW_TEST(sets), CW_TEST(tags), CW_TEST(bad_input), { 0 }
 };
 
 int cw_test_main_with_suite(const cw_test *own, int argc, char **argv)

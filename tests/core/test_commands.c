@@ -4,6 +4,7 @@
  * older ops table).
  */
 #include "cw_test.h"
+#include "core/internal.h" /* cw__mem_ops, to dress mem:// up as an older user backend */
 
 static cw_cache *fake_clock_cache(cw_fake_clock *clk)
 {
@@ -121,9 +122,126 @@ static int get_or_set_under_a_disable(void)
     return 0;
 }
 
+/* ---- bit-field counters: the core's side ---- */
+
+/* mem:// under older ops tables: "memv2" (ABI 2, with a bitfield member the core must not
+ * read since ABI 2 had none) and "memv1" (ABI 1, without get_bits/set_bits). Their open
+ * opens a mem:// instance and points it at the older table. */
+static cw_backend_ops memv2_ops, memv1_ops;
+static int bitfield_called;
+
+static cw_status trap_bitfield(cw_backend *b, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                               unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters)
+{
+    bitfield_called++;
+    return CW_EBACKEND;
+}
+
+static cw_status older_open(cw_backend **out, cw_url *url, const cw_backend_env *env, char *errbuf)
+{
+    cw_status st = cw__mem_ops.open(out, url, env, errbuf);
+    if (st == CW_OK) (*out)->ops = strcmp(url->scheme, "memv2") == 0 ? &memv2_ops : &memv1_ops;
+    return st;
+}
+
+static cw_cache *older_backend_cache(void)
+{
+    memv2_ops = cw__mem_ops;
+    memv2_ops.abi_version = 2;
+    memv2_ops.scheme = "memv2";
+    memv2_ops.open = older_open;
+    memv2_ops.bitfield = trap_bitfield;
+    memv1_ops = memv2_ops;
+    memv1_ops.abi_version = 1;
+    memv1_ops.scheme = "memv1";
+    memv1_ops.get_bits = NULL;
+    memv1_ops.set_bits = NULL;
+    cw_cache *c = NULL;
+    cw_setup_options v1 = { .prefix = "v1:" };
+    if (cw_cache_new(&c, NULL) != CW_OK) return NULL;
+    if (cw_cache_register_backend(c, &memv2_ops) || cw_cache_register_backend(c, &memv1_ops) ||
+        cw_cache_setup(c, "memv2://?check_interval=0", NULL, NULL) ||
+        cw_cache_setup(c, "memv1://?check_interval=0", &v1, NULL)) {
+        cw_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int bitfield_falls_back_on_older_backends(void)
+{
+    cw_cache *c = older_backend_cache();
+    CHECK(c);
+    bitfield_called = 0;
+    /* reads gather the bits through get_bits: counter 1 of 3 bits is bits 3..5 */
+    uint64_t bits[] = { 3, 5, 9 }, idx[] = { 0, 1, 3 }, got[3] = { 9, 9, 9 };
+    CHECK_OK(cw_set_bits(c, "f", bits, 3, 60000));
+    CHECK_OK(cw_get_bitfield(c, "f", idx, 3, 3, got));
+    CHECK_EQ_INT(got[0], 0);
+    CHECK_EQ_INT(got[1], 5); /* 101 */
+    CHECK_EQ_INT(got[2], 4); /* bit 9 is the high bit of counter 3 */
+    /* 1-bit increments by a positive amount set the bits */
+    uint64_t one[] = { 12 }, out = 0;
+    CHECK_OK(cw_incr_bitfield(c, "f", one, 1, 1, 3, 60000, &out));
+    CHECK_EQ_INT(out, 1);
+    uint8_t bit = 0;
+    CHECK_OK(cw_get_bits(c, "f", one, 1, &bit));
+    CHECK_EQ_INT(bit, 1);
+    /* the rest cannot be made atomic from the older ops */
+    CHECK_ST(cw_incr_bitfield(c, "f", one, 1, 4, 1, 60000, &out), CW_ENOTSUP);
+    CHECK(strstr(cw_cache_errmsg(c), "memv2:// does not support incr_bits"));
+    CHECK_ST(cw_incr_bitfield(c, "f", one, 1, 1, -1, 60000, &out), CW_ENOTSUP);
+    CHECK_EQ_INT(bitfield_called, 0); /* an ABI 2 table has no bitfield member */
+    /* an ABI 1 table without get_bits */
+    CHECK_ST(cw_get_bitfield(c, "v1:f", idx, 3, 3, got), CW_ENOTSUP);
+    CHECK_ST(cw_incr_bitfield(c, "v1:f", one, 1, 1, 1, 60000, &out), CW_ENOTSUP);
+    cw_cache_free(c);
+    /* tables newer than the library are refused */
+    cw_backend_ops future = cw__mem_ops;
+    future.abi_version = CW_BACKEND_ABI + 1;
+    CHECK_OK(cw_cache_new(&c, NULL));
+    CHECK_ST(cw_cache_register_backend(c, &future), CW_EINVAL);
+    cw_cache_free(c);
+    return 0;
+}
+
+static int bitfield_arguments_are_checked(void)
+{
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new_default(&c));
+    uint64_t idx[] = { 1 }, out = 0;
+    CHECK_ST(cw_get_bitfield(c, "f", idx, 1, 0, &out), CW_EINVAL);
+    CHECK_ST(cw_get_bitfield(c, "f", idx, 1, 64, &out), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "1 to 63 bits"));
+    CHECK_ST(cw_get_bitfield(c, "f", NULL, 1, 4, &out), CW_EINVAL);
+    CHECK_ST(cw_get_bitfield(c, "f", idx, 1, 4, NULL), CW_EINVAL);
+    CHECK_ST(cw_incr_bitfield(c, "f", NULL, 1, 4, 1, 1000, &out), CW_EINVAL);
+    CHECK_ST(cw_incr_bitfield(c, "f", idx, 1, 4, 1, 0, &out), CW_EINVAL);
+    uint64_t last[] = { (UINT64_C(1) << 32) / 63 - 1 }, past[] = { (UINT64_C(1) << 32) / 63 };
+    CHECK_OK(cw_get_bitfield(c, "f", last, 1, 63, &out)); /* reading allocates nothing */
+    CHECK_EQ_INT(out, 0);
+    CHECK_ST(cw_incr_bitfield(c, "f", past, 1, 63, 1, 1000, &out), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "past bit 2^32 - 1"));
+    /* many counters without an output array */
+    uint64_t many[40];
+    for (int i = 0; i < 40; i++) many[i] = (uint64_t)i;
+    CHECK_OK(cw_incr_bitfield(c, "g", many, 40, 2, 1, 1000, NULL));
+    uint64_t vals[40];
+    CHECK_OK(cw_get_bitfield(c, "g", many, 40, 2, vals));
+    for (int i = 0; i < 40; i++) CHECK_EQ_INT(vals[i], 1);
+    /* the command is incr_bits for disable masks; reads are get_bits */
+    cw_cache_disable(c, CW_CMD_BIT(CW_CMD_INCR_BITS));
+    CHECK_ST(cw_incr_bitfield(c, "g", many, 1, 2, 1, 1000, NULL), CW_EDISABLED);
+    CHECK_OK(cw_get_bitfield(c, "g", many, 1, 2, vals));
+    CHECK_STR(cw_command_name(CW_CMD_INCR_BITS), "incr_bits");
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
     CW_TEST(get_or_set_stores_the_default_on_a_miss), CW_TEST(get_or_set_fn_runs_only_on_a_miss),
-    CW_TEST(get_or_set_under_a_disable), { 0 }
+    CW_TEST(get_or_set_under_a_disable), CW_TEST(bitfield_falls_back_on_older_backends),
+    CW_TEST(bitfield_arguments_are_checked), { 0 }
 };
 
 int main(int argc, char **argv) { return cw_test_main(tests, argc, argv); }

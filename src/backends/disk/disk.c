@@ -828,4 +828,5 @@ const cw_backend_ops cw__disk_ops = {
     .set_pop = cw__dk_op_set_pop,
     .maintain = cw__dk_op_maintain,
     .view = cw__dk_op_view,
+    .bitfield = cw__dk_op_bitfield,
 };

@@ -258,6 +258,8 @@ cw_status cw__dk_op_set_bits(cw_backend *b, const char *key, size_t klen, const 
                          size_t n, int64_t ttl_ms);
 cw_status cw__dk_op_get_bits(cw_backend *b, const char *key, size_t klen, const uint64_t *idx,
                          size_t n, uint8_t *bits_out);
+cw_status cw__dk_op_bitfield(cw_backend *b, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                             unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters);
 cw_status cw__dk_op_slice_incr(cw_backend *b, const char *key, size_t klen, int64_t start_ms,
                            int64_t now_ms, int64_t max_count, int64_t ttl_ms, int64_t *count);
 cw_status cw__dk_op_set_add(cw_backend *b, const char *key, size_t klen, size_t n,

@@ -8,6 +8,7 @@
  * little-endian, oldest first. A set is kind 1: an entries row (empty value, the TTL, size =
  * key + member bytes) plus one cw_members row per member; a trigger drops the members when
  * the entries row is deleted, whatever deletes it, and an emptied set is deleted as in Redis.
+ * Bit-field counters live in a bit field, packed as Redis's BITFIELD packs them.
  */
 #include "disk_int.h"
 
@@ -36,14 +37,13 @@ static cw_status check_bits(const uint64_t *idx, size_t n, uint64_t *max)
     return CW_OK;
 }
 
-cw_status cw__dk_op_set_bits(cw_backend *b, const char *key, size_t klen, const uint64_t *idx,
-                         size_t n, int64_t ttl_ms)
+/* The bitmap at key, grown to @need bytes (zeros), or created so with @ttl_ms when absent,
+ * then changed by apply(ud, map) in one write transaction: set_bits and bit-field increments. */
+static cw_status bits_update(cw_backend *b, const char *key, size_t klen, size_t need, int64_t ttl_ms,
+                             void (*apply)(void *ud, unsigned char *map), void *ud)
 {
-    uint64_t max = 0;
-    cw_status st = check_bits(idx, n, &max);
-    if (st != CW_OK) return st;
-    size_t need = n ? (size_t)(max / 8 + 1) : 0;
     dk_wtx w;
+    cw_status st;
     if ((st = cw__dk_wbegin(&w, b, key, klen)) != CW_OK) return st;
     cw_value v = { 0 };
     dk_row r;
@@ -66,7 +66,7 @@ cw_status cw__dk_op_set_bits(cw_backend *b, const char *key, size_t klen, const 
         }
     }
     if (st == CW_OK) {
-        for (size_t i = 0; i < n; i++) v.data[idx[i] / 8] |= (unsigned char)(0x80u >> (idx[i] % 8));
+        apply(ud, v.data);
         if (r.live) {
             id = r.id;
             st = cw__dk_update_locked(&w, &r, klen, v.data, v.len);
@@ -80,13 +80,12 @@ cw_status cw__dk_op_set_bits(cw_backend *b, const char *key, size_t klen, const 
     return cw__dk_wend(&w, st);
 }
 
-cw_status cw__dk_op_get_bits(cw_backend *base, const char *key, size_t klen, const uint64_t *idx,
-                         size_t n, uint8_t *bits_out)
+/* Call read(ud, map, len) on the bitmap at key (len 0 when absent). */
+static cw_status bits_read(cw_backend *base, const char *key, size_t klen,
+                           void (*read)(void *ud, const unsigned char *map, size_t len), void *ud)
 {
     dk_backend *b = (dk_backend *)base;
-    uint64_t max = 0;
-    cw_status st = check_bits(idx, n, &max);
-    if (st != CW_OK) return st;
+    cw_status st;
     dk_conn *c = cw__dk_acquire(b, cw__dk_shard_of(b, key, klen), &st);
     if (!c) return st;
     cw_value v = { 0 };
@@ -94,15 +93,39 @@ cw_status cw__dk_op_get_bits(cw_backend *base, const char *key, size_t klen, con
     st = cw__dk_read_entry(c, key, klen, cw__dk_now(b), &r, &v);
     cw__dk_release(c);
     if (st == CW_OK && r.live && r.kind != DK_KIND_BYTES) st = wrong_type(r.kind, "bit field");
-    if (st == CW_OK) {
-        size_t len = r.live ? v.len : 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t byte = idx[i] / 8;
-            bits_out[i] = byte < len && (v.data[byte] & (0x80u >> (idx[i] % 8))) ? 1 : 0;
-        }
-    }
+    if (st == CW_OK) read(ud, v.data, r.live ? v.len : 0);
     cw_value_free(&v);
     return st;
+}
+
+cw_status cw__dk_op_set_bits(cw_backend *b, const char *key, size_t klen, const uint64_t *idx,
+                         size_t n, int64_t ttl_ms)
+{
+    uint64_t max = 0;
+    cw_status st = check_bits(idx, n, &max);
+    if (st != CW_OK) return st;
+    cw__bits_job j = { .idx = idx, .n = n };
+    return bits_update(b, key, klen, n ? (size_t)(max / 8 + 1) : 0, ttl_ms, cw__bits_set_listed, &j);
+}
+
+cw_status cw__dk_op_get_bits(cw_backend *base, const char *key, size_t klen, const uint64_t *idx,
+                         size_t n, uint8_t *bits_out)
+{
+    uint64_t max = 0;
+    cw_status st = check_bits(idx, n, &max);
+    if (st != CW_OK) return st;
+    cw__bits_job j = { .idx = idx, .n = n, .bits = bits_out };
+    return bits_read(base, key, klen, cw__bits_get_listed, &j);
+}
+
+cw_status cw__dk_op_bitfield(cw_backend *b, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                             unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters)
+{
+    cw__bits_job j = { .idx = idx, .n = n, .size = size, .by = by, .counters = counters };
+    memset(counters, 0, n * sizeof *counters);
+    if (!n) return CW_OK;
+    if (!by) return bits_read(b, key, klen, cw__bits_read_counters, &j);
+    return bits_update(b, key, klen, cw__bitfield_bytes(idx, n, size), ttl_ms, cw__bits_add_counters, &j);
 }
 
 /* ---- sliding windows --------------------------------------------------------------------- */

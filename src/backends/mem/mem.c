@@ -886,15 +886,13 @@ static cw_status check_bits(const uint64_t *idx, size_t n, uint64_t *max_idx)
     return CW_OK;
 }
 
-static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const uint64_t *idx, size_t n,
-                              int64_t ttl_ms)
+/* The bitmap at key, grown to @need bytes (zeros), or created so with @ttl_ms when absent,
+ * then changed by apply(ud, map) under the shard lock: set_bits and bit-field increments. */
+static cw_status bits_update(mem_backend *b, const char *key, size_t klen, size_t need, int64_t ttl_ms,
+                             void (*apply)(void *ud, unsigned char *map), void *ud, const char *what)
 {
-    mem_backend *b = mem_of(bk);
-    uint64_t max_idx = 0;
-    cw_status st = check_bits(idx, n, &max_idx);
+    cw_status st = check_sizes(b, klen, need);
     if (st) return st;
-    size_t need = n ? (size_t)(max_idx / 8 + 1) : 0;
-    if ((st = check_sizes(b, klen, need))) return st;
     mem_garbage g = { .n = 0 };
     mem_ref r;
     lookup(b, key, klen, &r, &g);
@@ -905,14 +903,13 @@ static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const
             unlock_ref(&r, &g);
             return CW_ENOMEM;
         }
-        unsigned char *v = mem_val(&made);
-        memset(v, 0, need);
-        for (size_t i = 0; i < n; i++) v[idx[i] >> 3] |= (unsigned char)(0x80 >> (idx[i] & 7));
+        memset(mem_val(&made), 0, need);
+        apply(ud, mem_val(&made));
         return insert_unlock(b, &r, &made, &g);
     }
     e = mem_at(r.s, r.slot);
     if (mem_type(e) != MEM_T_BYTES) {
-        st = wrong_type(e, "set_bits");
+        st = wrong_type(e, what);
     } else {
         uint32_t old = e->vlen;
         if (need > old) {
@@ -925,7 +922,7 @@ static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const
         if (!e) {
             st = CW_ENOMEM;
         } else {
-            for (size_t i = 0; i < n; i++) mem_val(e)[idx[i] >> 3] |= (unsigned char)(0x80 >> (idx[i] & 7));
+            apply(ud, mem_val(e));
             while (mem_over_bytes(b))
                 if (!mem_evict_one(b, r.s, &r.slot, &g)) break;
         }
@@ -936,31 +933,60 @@ static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const
     return st;
 }
 
-static cw_status op_get_bits(cw_backend *bk, const char *key, size_t klen, const uint64_t *idx, size_t n,
-                              uint8_t *bits_out)
+/* Call read(ud, map, len) on the bitmap at key, if there is one (under the lock). */
+static cw_status bits_read(mem_backend *b, const char *key, size_t klen,
+                           void (*read)(void *ud, const unsigned char *map, size_t len), void *ud,
+                           const char *what)
 {
-    mem_backend *b = mem_of(bk);
-    uint64_t max_idx = 0;
-    cw_status st = check_bits(idx, n, &max_idx);
-    if (st) return st;
-    memset(bits_out, 0, n);
     if (klen > MEM_KLEN_MAX) return CW_OK;
+    cw_status st = CW_OK;
     mem_garbage g = { .n = 0 };
     mem_ref r;
     lookup(b, key, klen, &r, &g);
     if (r.slot != MEM_NIL) {
         mem_entry *e = mem_at(r.s, r.slot);
         if (mem_type(e) != MEM_T_BYTES) {
-            st = wrong_type(e, "get_bits");
+            st = wrong_type(e, what);
         } else {
-            const unsigned char *v = mem_val(e);
-            for (size_t i = 0; i < n; i++)
-                if ((idx[i] >> 3) < e->vlen) bits_out[i] = (v[idx[i] >> 3] >> (7 - (idx[i] & 7))) & 1;
+            read(ud, mem_val(e), e->vlen);
             touch(e);
         }
     }
     unlock_ref(&r, &g);
     return st;
+}
+
+static cw_status op_set_bits(cw_backend *bk, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                              int64_t ttl_ms)
+{
+    uint64_t max_idx = 0;
+    cw_status st = check_bits(idx, n, &max_idx);
+    if (st) return st;
+    cw__bits_job j = { .idx = idx, .n = n };
+    return bits_update(mem_of(bk), key, klen, n ? (size_t)(max_idx / 8 + 1) : 0, ttl_ms,
+                       cw__bits_set_listed, &j, "set_bits");
+}
+
+static cw_status op_get_bits(cw_backend *bk, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                              uint8_t *bits_out)
+{
+    uint64_t max_idx = 0;
+    cw_status st = check_bits(idx, n, &max_idx);
+    if (st) return st;
+    memset(bits_out, 0, n);
+    cw__bits_job j = { .idx = idx, .n = n, .bits = bits_out };
+    return bits_read(mem_of(bk), key, klen, cw__bits_get_listed, &j, "get_bits");
+}
+
+static cw_status op_bitfield(cw_backend *bk, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                             unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters)
+{
+    cw__bits_job j = { .idx = idx, .n = n, .size = size, .by = by, .counters = counters };
+    memset(counters, 0, n * sizeof *counters);
+    if (!n) return CW_OK;
+    if (!by) return bits_read(mem_of(bk), key, klen, cw__bits_read_counters, &j, "bitfield");
+    return bits_update(mem_of(bk), key, klen, cw__bitfield_bytes(idx, n, size), ttl_ms,
+                       cw__bits_add_counters, &j, "bitfield");
 }
 
 /* ---- sliding windows ------------------------------------------------------------------------ */
@@ -1271,4 +1297,5 @@ const cw_backend_ops cw__mem_ops = {
     .set_pop = op_set_pop,
     .maintain = mem_op_maintain,
     .view = op_view,
+    .bitfield = op_bitfield,
 };

@@ -1,6 +1,7 @@
 /*
  * internal_cmds.c - the commands strategies use, on Redis's own types:
  *   bits (bloom filters)   SETBIT in a Lua script (TTL only on create), BITFIELD GET u1 reads
+ *   bit-field counters     BITFIELD GET, and OVERFLOW SAT INCRBY in a MULTI (see below)
  *   sliding windows        a sorted set of instants, trimmed/counted/recorded by one script
  *   sets (tags)            SADD in a script (TTL rules), SREM, SPOP count
  * Keys carry the client-side prefix like every other key; set members do not (they are key
@@ -245,4 +246,82 @@ cw_status rd_op_set_pop(cw_backend *bb, const char *key, size_t klen, size_t max
     if (popped) *popped = n;
     rd_reply_free(r);
     return CW_OK;
+}
+
+/* ---- bit-field counters --------------------------------------------------------------------
+ * Reads are one BITFIELD GET u<size> #<idx> ... Increments are one transaction:
+ *   MULTI; SET key "" NX [PX ttl]; BITFIELD key OVERFLOW SAT INCRBY u<size> #<idx> by ...; EXEC
+ * The SET creates the key with its TTL only when absent (BITFIELD keeps an existing TTL and
+ * extends the string), and the counters come back as Redis integers: a Lua script would pass
+ * them through doubles, exact only up to 2^53, and 63-bit counters go past that. */
+
+static void write_bitfield(rd_backend *b, rd_conn *c, const char *key, size_t klen, const uint64_t *idx,
+                           size_t n, unsigned size, int64_t by)
+{
+    char type[8];
+    int tlen = snprintf(type, sizeof type, "u%u", size);
+    rd_cmd(c, 2 + (by ? 2 : 0) + (by ? 4 : 3) * n);
+    rd_arg(c, "BITFIELD", 8);
+    rd_arg_key(b, c, key, klen);
+    if (by) {
+        rd_arg(c, "OVERFLOW", 8);
+        rd_arg(c, "SAT", 3);
+    }
+    for (size_t i = 0; i < n; i++) {
+        char off[24];
+        int olen = snprintf(off, sizeof off, "#%llu", (unsigned long long)idx[i]);
+        if (by) rd_arg(c, "INCRBY", 6);
+        else rd_arg(c, "GET", 3);
+        rd_arg(c, type, (size_t)tlen);
+        rd_arg(c, off, (size_t)olen);
+        if (by) rd_arg_i64(c, by);
+    }
+}
+
+cw_status rd_op_bitfield(cw_backend *bb, const char *key, size_t klen, const uint64_t *idx, size_t n,
+                         unsigned size, int64_t by, int64_t ttl_ms, uint64_t *counters)
+{
+    rd_backend *b = (rd_backend *)bb;
+    memset(counters, 0, n * sizeof *counters);
+    if (n == 0) return CW_OK;
+    cw_status soft = by ? CW_NOTSTORED : CW_OK; /* under suppress: not stored / reads zeros */
+    rd_call call;
+    cw_status st = rd_begin(b, &call);
+    if (st != CW_OK) return rd_soften(b, &call, st, soft);
+    size_t nr = 1;
+    if (by) {
+        rd_cmd(call.c, 1);
+        rd_arg(call.c, "MULTI", 5);
+        rd_cmd(call.c, ttl_ms > 0 ? 6 : 4);
+        rd_arg(call.c, "SET", 3);
+        rd_arg_key(b, call.c, key, klen);
+        rd_arg(call.c, "", 0);
+        rd_arg(call.c, "NX", 2);
+        if (ttl_ms > 0) {
+            rd_arg(call.c, "PX", 2);
+            rd_arg_i64(call.c, ttl_ms);
+        }
+        nr = 4;
+    }
+    write_bitfield(b, call.c, key, klen, idx, n, size, by);
+    if (by) {
+        rd_cmd(call.c, 1);
+        rd_arg(call.c, "EXEC", 4);
+    }
+    rd_reply *r[4];
+    st = rd_roundtrip(&call, nr, r);
+    rd_end(&call);
+    if (st == CW_OK) {
+        const rd_reply *x = r[nr - 1]; /* BITFIELD's reply, or EXEC's [SET's, BITFIELD's] */
+        if (by && x->type == REDIS_REPLY_ARRAY && x->elements == 2) x = x->element[1];
+        if (x->type != REDIS_REPLY_ARRAY || x->elements != n) {
+            st = rd_reply_error(&call, x, "BITFIELD");
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (x->element[i]->type == REDIS_REPLY_INTEGER) counters[i] = (uint64_t)x->element[i]->integer;
+        }
+        rd_replies_free(r, nr);
+    }
+    if (by && b->cs) rd_cs_invalidate(b, key, klen);
+    return rd_soften(b, &call, st, soft);
 }

@@ -825,7 +825,8 @@ static cw_status rd_delete_many(cw_backend *bb, size_t n, const char *const *key
     .get_many = rd_get_many, .set_many = rd_set_many, .delete_many = rd_delete_many,        \
     .set_bits = rd_op_set_bits, .get_bits = rd_op_get_bits,                                 \
     .slice_incr = rd_op_slice_incr, .set_add = rd_op_set_add,                               \
-    .set_remove = rd_op_set_remove, .set_pop = rd_op_set_pop, .maintain = NULL
+    .set_remove = rd_op_set_remove, .set_pop = rd_op_set_pop, .maintain = NULL,             \
+    .bitfield = rd_op_bitfield
 
 const cw_backend_ops cw__redis_ops = { .scheme = "redis", RD_OPS_FIELDS };
 const cw_backend_ops cw__rediss_ops = { .scheme = "rediss", RD_OPS_FIELDS };

@@ -24,12 +24,15 @@
  * ---- Bounds --------------------------------------------------------------------------------
  * ?size bounds the whole cache, not each shard: keys never spread evenly over shards, and a
  * per-shard cap would evict from a full shard while the cache has room (a cache of size N
- * must hold any N keys). A relaxed atomic counts keys; an insert that finds the count at the
- * bound evicts one key of its own shard first (so shards keep the sizes the key distribution
- * gives them). ?max_bytes works the same way with a byte counter, evicting from the shard as
- * long as needed. When the inserting shard has nothing left to evict, the insert evicts from
- * the other shards in turn, taking each lock alone after releasing its own. A set always
- * stores its key: eviction picks other keys, the new one enters after room is made.
+ * must hold any N keys). A relaxed atomic counts keys, and is what keys_count reports; an
+ * insert claims a place on it (compare-and-swap below the bound) before it inserts, and while
+ * the cache is full it evicts first: one key of its own shard (so shards keep the sizes the
+ * key distribution gives them), or, when its shard is empty, one of another shard whose lock
+ * is free (table.c). So the count never exceeds ?size, even while threads race. ?max_bytes
+ * works with a byte counter, evicting from the shard as long as needed; when the shard has
+ * nothing left to evict, the write evicts from the other shards in turn after releasing its
+ * own lock (relieve). A set always stores its key: eviction picks other keys, the new one
+ * enters after room is made.
  *
  * ---- Concurrency ----------------------------------------------------------------------------
  * There is no global lock. An operation hashes its key (before locking), takes its shard's

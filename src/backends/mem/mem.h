@@ -141,6 +141,13 @@ static inline void mem_lock_acquire(mem_lock *l)
     if (atomic_exchange(&l->v, 1)) mem_lock_slow(l);
     if (atomic_load(&mem_readers_high)) mem_readers_wait(l);
 }
+/* Take l only if it is free now: 1 when taken (readers waited out as by mem_lock_acquire). */
+static inline int mem_lock_try(mem_lock *l)
+{
+    if (atomic_load_explicit(&l->v, memory_order_relaxed) || atomic_exchange(&l->v, 1)) return 0;
+    if (atomic_load(&mem_readers_high)) mem_readers_wait(l);
+    return 1;
+}
 static inline void mem_lock_release(mem_lock *l) { atomic_store_explicit(&l->v, 0, memory_order_release); }
 
 /* ---- shards -------------------------------------------------------------------------------- */

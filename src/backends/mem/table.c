@@ -422,12 +422,48 @@ int mem_evict_one(mem_backend *b, mem_shard *s, uint32_t *keep, mem_garbage *g)
     return n;
 }
 
+/* Evict one entry from a shard other than own (whose lock the caller holds): each other shard
+ * in turn, round robin, taken only if its lock is free -- waiting for it while holding own's
+ * could deadlock with a thread doing the same the other way round. 1 if one was evicted. */
+static int evict_elsewhere(mem_backend *b, const mem_shard *own, mem_garbage *g)
+{
+    for (uint32_t k = 0; k < b->nshards; k++) {
+        mem_shard *o = &b->shards[atomic_fetch_add_explicit(&b->evict_rr, 1, memory_order_relaxed) & (b->nshards - 1)];
+        if (o == own || !mem_lock_try(&o->lock)) continue;
+        int n = mem_evict_one(b, o, NULL, g);
+        mem_lock_release(&o->lock);
+        if (n) return 1;
+    }
+    return 0;
+}
+
+/* Claim one of the ?size places on the count for an insert into s (locked), evicting first
+ * while the cache is full, so that the count -- what keys_count reports -- is never above
+ * the bound, not even for a moment while threads race to insert. (Counting first and
+ * evicting after let 16 threads take a cache of 1,000 to 1,018 keys.) The eviction comes from
+ * s when it can (shards keep the share the key distribution gives them), else from another
+ * shard. A place freed by one thread's eviction may go to another thread's claim; each claim
+ * at a full cache still matches one eviction. Progress: a thread only looks elsewhere when
+ * its own shard is empty, so the shards it waits for are held by threads that can evict. */
+static void claim_place(mem_backend *b, mem_shard *s, mem_garbage *g)
+{
+    uint64_t n = atomic_load_explicit(&b->count, memory_order_relaxed);
+    for (unsigned idle = 0;;) {
+        if (n < b->size) {
+            if (atomic_compare_exchange_weak_explicit(&b->count, &n, n + 1, memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return;
+            continue;
+        }
+        if (!mem_evict_one(b, s, NULL, g) && !evict_elsewhere(b, s, g) && ++idle % 64 == 0)
+            sched_yield(); /* every other shard busy or empty: let their holders run */
+        n = atomic_load_explicit(&b->count, memory_order_relaxed);
+    }
+}
+
 uint32_t mem_insert(mem_backend *b, mem_shard *s, const mem_entry *e, int to_main, mem_garbage *g)
 {
-    /* Claim a place under ?size first, so that racing inserts never both take the last one:
-     * an insert that finds the cache full evicts one entry (here when it can). */
-    if (atomic_fetch_add_explicit(&b->count, 1, memory_order_relaxed) >= b->size)
-        mem_evict_one(b, s, NULL, g);
+    claim_place(b, s, g);
     if (b->max_bytes) {
         uint64_t need = mem_entry_bytes((mem_entry *)e);
         while (s->count && atomic_load_explicit(&b->bytes, memory_order_relaxed) + need > b->max_bytes)

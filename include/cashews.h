@@ -9,6 +9,7 @@
  *   cashews/func.h     cached functions: strategies, key templates, tags, detect
  *   cashews/disk.h     disk:// extras (eviction callback)
  *   cashews/inspect.h  what stored bytes are made of (signature, compression, envelope)
+ *   cashews/http.h     HTTP helpers: ETag, Cache-Control, Clear-Site-Data, cached streams
  * Link with -lcashews (pkg-config cashews, or find_package(cashews) in CMake).
  */
 #ifndef CASHEWS_H
@@ -20,5 +21,6 @@
 #include "cashews/func.h"
 #include "cashews/disk.h"
 #include "cashews/inspect.h"
+#include "cashews/http.h"
 
 #endif /* CASHEWS_H */

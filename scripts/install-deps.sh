@@ -13,6 +13,9 @@ packages=(
   libxxhash-dev                      # xxh3/xxh64 digests (header-only use)
   redis-server redis-tools           # the real Redis the tests and the bench start
   openssl                            # TLS test certificates are made in C; the CLI helps debugging
+  libmicrohttpd-dev                  # examples/http_server.c (http-example)
+  curl prometheus                    # its test: the curl client, promtool check metrics
+  wrk                                # bench W10: HTTP load against http-example
 )
 
 missing=()
@@ -31,6 +34,9 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts a system redis-server on install; the tests start their own on free ports.
-if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
-  $sudo systemctl stop redis-server || true
-fi
+# prometheus (installed for promtool) likewise starts a server nobody here needs.
+for service in redis-server prometheus; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+    $sudo systemctl stop "$service" || true
+  fi
+done

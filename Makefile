@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # No "make[n]: Entering directory" lines from the recursive makes of CMake's Makefile builds.
 MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
-W ?= W1,W2,W3,W4,W5,W6,W7
+W ?= W1,W2,W3,W4,W5,W6,W7,W10
 # W3 replays a trace from bench/make_trace.c (built with the bench); TRACE_TOOL=PATH uses
 # another generator taking the same arguments.
 TRACE_TOOL ?=

@@ -32,6 +32,8 @@ int bench_w4(const bench_args *a);
 int bench_w5(const bench_args *a);
 int bench_w6(const bench_args *a);
 int bench_w7(const bench_args *a);
+/* W10: wrk against examples/http_server.c (w10_http.c); CW_HTTP_EXAMPLE_PATH names it. */
+int bench_w10(const bench_args *a);
 /* W7's floor: the same work on raw SQLite (floor_sqlite.c), run right after W7. */
 int bench_floor_sqlite(const bench_args *a);
 /* Write the results file from the output of a run (results.c). */

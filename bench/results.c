@@ -159,7 +159,13 @@ static void targets(FILE *out, const run *r, int *missed)
               "raw SQLite", 1.5);
     ratio_row(out, missed, "W7 disk set", find(r, "W7", "disk", "set", 1), find(r, "W7", "sqlite-baseline", "set", 1),
               "raw SQLite", 1.5);
-    fprintf(out, "| W8 event loop, W9 transactions, W10 HTTP | not implemented yet | see BENCHMARKS.md | not measured |\n");
+    const fig *hc = find(r, "W10", "http-cached", NULL, 0), *hs = find(r, "W10", "http-static", NULL, 0);
+    if (hc && hs && hs->ops_per_sec > 0)
+        snprintf(res, sizeof res, "%.0f requests/s, %.2fx /static (%.0f/s)", hc->ops_per_sec,
+                 hc->ops_per_sec / hs->ops_per_sec, hs->ops_per_sec);
+    row(out, missed, "W10 HTTP, cached /user vs /static", hc && hs ? res : "-", ">= 0.8x /static",
+        hc && hs && hs->ops_per_sec > 0 ? hc->ops_per_sec >= 0.8 * hs->ops_per_sec : -1);
+    fprintf(out, "| W8 event loop, W9 transactions | not implemented yet | see BENCHMARKS.md | not measured |\n");
 }
 
 static void machine(char *buf, size_t size)

@@ -131,6 +131,22 @@ static cw_http_exchange *get(app *a, const char *target, req *r, cw_http_handler
     return x;
 }
 
+/* A served request with no headers whose response is not needed: 0, or -1. */
+static int prime(app *a, const char *target, cw_http_handler_fn fn)
+{
+    cw_http_exchange *x = get(a, target, NULL, fn);
+    cw_http_exchange_free(x);
+    return x ? 0 : -1;
+}
+
+/* app_new() with the request argument @id set. */
+static app *app_for(const char *id, const cw_http_options *ho)
+{
+    app *a = app_new(ho);
+    if (a) a->id = id;
+    return a;
+}
+
 /* The value of response header @name, or NULL. */
 static const char *hdr(const cw_http_exchange *x, const char *name)
 {
@@ -152,9 +168,8 @@ static int nheaders(const cw_http_exchange *x)
 
 static int etag_then_304_without_the_handler(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("42", NULL);
     CHECK(a);
-    a->id = "42";
     cw_http_exchange *x = get(a, "/user/42", NULL, user_handler);
     CHECK(x);
     CHECK_EQ_INT(cw_http_exchange_action(x), CW_HTTP_SERVE);
@@ -238,9 +253,8 @@ static int etags_agree_across_helpers_and_caches(void)
 
 static int late_304_after_the_handler(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("1", NULL);
     CHECK(a);
-    a->id = "1";
     cw_http_exchange *x = get(a, NULL, NULL, user_handler); /* no target: no record */
     CHECK(x);
     char tag[CW_HTTP_ETAG_SIZE];
@@ -252,18 +266,54 @@ static int late_304_after_the_handler(void)
     CHECK_STR(hdr(x, "X-From-Cache"), "user:1");
     CHECK_EQ_INT(atomic_load(&a->loads), 1);
     cw_http_exchange_free(x);
-    /* a handler that transforms the value: its tag gives a 304 only after it ran */
+    app_free(a);
+    return 0;
+}
+
+static int wrap_handler(void *ud, cw_http_exchange *x)
+{
+    app *a = ud;
+    cw_value v = { 0 };
+    int st = CW_CALL(a->user, &v, CW_ARG_STR(a->id));
+    if (st == CW_OK) {
+        char body[160];
+        int n = snprintf(body, sizeof body, "[%.*s]", (int)v.len, (const char *)v.data);
+        st = cw_http_body(x, body, (size_t)n);
+    }
+    cw_value_free(&v);
+    return st;
+}
+
+static int a_transformed_body_gets_its_304_after_the_handler(void)
+{
+    app *a = app_for("w", NULL);
+    CHECK(a);
+    cw_http_exchange *x = get(a, "/wrapped/w", NULL, wrap_handler);
+    CHECK(x);
+    char want[CW_HTTP_ETAG_SIZE];
+    const char *body = "[{\"id\":\"w\",\"load\":1}]";
+    CHECK_OK(cw_http_etag_of(body, strlen(body), want));
+    CHECK_STR(hdr(x, "ETag"), want); /* the tag of what was sent */
+    cw_http_exchange_free(x);
+    req r = { { "If-None-Match" }, { want } };
+    cw_http_request rq = { .target = "/wrapped/w", .header = get_header, .header_ud = &r };
+    CHECK_OK(cw_http_begin(a->h, &rq, &x));
+    CHECK_EQ_INT(cw_http_exchange_action(x), CW_HTTP_SERVE); /* the cached bytes differ from the body */
+    int rc = -1;
+    CHECK_OK(cw_http_run(x, wrap_handler, a, &rc));
+    CHECK_EQ_INT(cw_http_exchange_action(x), CW_HTTP_NOT_MODIFIED);
+    CHECK_EQ_INT(atomic_load(&a->loads), 1);
+    cw_http_exchange_free(x);
     app_free(a);
     return 0;
 }
 
 static int no_cache_reloads_and_stores(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("5", NULL);
     CHECK(a);
-    a->id = "5";
-    cw_http_exchange *x = get(a, "/user/5", NULL, user_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/user/5", user_handler), 0);
+    cw_http_exchange *x = NULL;
     const char *forms[] = { "no-cache", "max-age=0", "public, NO-CACHE" };
     for (int i = 0; i < 3; i++) {
         req r = { { "Cache-Control" }, { forms[i] } };
@@ -298,11 +348,10 @@ static int no_cache_reloads_and_stores(void)
 
 static int no_store_neither_reads_nor_writes(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("9", NULL);
     CHECK(a);
-    a->id = "9";
-    cw_http_exchange *x = get(a, "/user/9", NULL, user_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/user/9", user_handler), 0);
+    cw_http_exchange *x = NULL;
     req r = { { "Cache-Control" }, { "no-store" } };
     CHECK((x = get(a, "/user/9", &r, user_handler)));
     CHECK_EQ_INT(atomic_load(&a->loads), 2);
@@ -328,11 +377,10 @@ static int no_store_neither_reads_nor_writes(void)
 
 static int max_age_refuses_older_values(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("3", NULL);
     CHECK(a);
-    a->id = "3";
-    cw_http_exchange *x = get(a, "/user/3", NULL, user_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/user/3", user_handler), 0);
+    cw_http_exchange *x = NULL;
     cw_fake_clock_advance(&a->fc, 30000);
     req young = { { "Cache-Control" }, { "max-age=31" } };
     CHECK((x = get(a, "/user/3", &young, user_handler)));
@@ -366,9 +414,8 @@ static int max_age_refuses_older_values(void)
 
 static int record_estimates_the_age_of_hits_it_did_not_see_stored(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("8", NULL);
     CHECK(a);
-    a->id = "8";
     cw_value v = { 0 };
     CHECK_OK(CW_CALL(a->user, &v, CW_ARG_STR("8"))); /* stored outside HTTP */
     cw_value_free(&v);
@@ -426,11 +473,10 @@ static int cache_control_ttl_within_its_bound(void)
 
 static int clear_site_data_deletes_what_the_endpoint_cached(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("6", NULL);
     CHECK(a);
-    a->id = "6";
-    cw_http_exchange *x = get(a, "/user/6", NULL, user_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/user/6", user_handler), 0);
+    cw_http_exchange *x = NULL;
     CHECK_OK(cw_exists(a->c, "user:6"));
     CHECK_OK(cw_set(a->c, "user:61", "keep", 4, CW_MINUTES(1)));
     req r = { { "Clear-Site-Data" }, { "\"cookies\", \"cache\"" } };
@@ -465,9 +511,8 @@ static int clear_site_data_deletes_what_the_endpoint_cached(void)
 
 static int streams_get_an_etag_once_cached(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("s", NULL);
     CHECK(a);
-    a->id = "s";
     cw_http_exchange *x = get(a, "/stream/s", NULL, stream_handler);
     CHECK(x);
     CHECK_STR(a->got, "[s 0/3 #1][s 1/3 #1][s 2/3 #1]");
@@ -517,11 +562,10 @@ static int streams_get_an_etag_once_cached(void)
 
 static int clear_site_data_deletes_a_streams_chunks(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("z", NULL);
     CHECK(a);
-    a->id = "z";
-    cw_http_exchange *x = get(a, "/stream/z", NULL, stream_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/stream/z", stream_handler), 0);
+    cw_http_exchange *x = NULL;
     CHECK_OK(cw_exists(a->c, "pages:z:2"));
     req r = { { "Clear-Site-Data" }, { "\"cache\"" } };
     CHECK((x = get(a, "/stream/z", &r, stream_handler)));
@@ -535,11 +579,10 @@ static int clear_site_data_deletes_a_streams_chunks(void)
 
 static int from_cache_header_cannot_carry_a_line_break(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("x\r\nSet-Cookie: a=1%", NULL);
     CHECK(a);
-    a->id = "x\r\nSet-Cookie: a=1%";
-    cw_http_exchange *x = get(a, "/u", NULL, user_handler);
-    cw_http_exchange_free(x);
+    CHECK_EQ_INT(prime(a, "/u", user_handler), 0);
+    cw_http_exchange *x = NULL;
     CHECK((x = get(a, "/u", NULL, user_handler)));
     CHECK_STR(hdr(x, "X-From-Cache"), "user:x%0D%0ASet-Cookie: a=1%25");
     cw_http_exchange_free(x);
@@ -549,9 +592,8 @@ static int from_cache_header_cannot_carry_a_line_break(void)
 
 static int options_visibility_and_switches(void)
 {
-    app *a = app_new(&(cw_http_options){ .visibility = CW_HTTP_PUBLIC });
+    app *a = app_for("p", &(cw_http_options){ .visibility = CW_HTTP_PUBLIC });
     CHECK(a);
-    a->id = "p";
     cw_http_exchange *x = get(a, "/p", NULL, user_handler);
     CHECK_STR(hdr(x, "Cache-Control"), "public, max-age=60");
     cw_http_exchange_free(x);
@@ -598,9 +640,8 @@ static int options_visibility_and_switches(void)
 
 static int other_methods_and_failures_pass_through(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("m", NULL);
     CHECK(a);
-    a->id = "m";
     cw_http_exchange *x = NULL;
     req r = { { "Cache-Control", "Clear-Site-Data" }, { "no-store", "\"cache\"" } };
     cw_http_request rq = { .method = "POST", .target = "/user/m", .header = get_header, .header_ud = &r };
@@ -651,9 +692,8 @@ static int other_methods_and_failures_pass_through(void)
 
 static int long_targets_and_8k_headers(void)
 {
-    app *a = app_new(NULL);
+    app *a = app_for("long", NULL);
     CHECK(a);
-    a->id = "long";
     char *target = malloc(8200), *inm = malloc(8300);
     CHECK(target && inm);
     memset(target, 'a', 8191);
@@ -741,6 +781,7 @@ static const cw_test tests[] = {
     CW_TEST(etag_then_304_without_the_handler),
     CW_TEST(etags_agree_across_helpers_and_caches),
     CW_TEST(late_304_after_the_handler),
+    CW_TEST(a_transformed_body_gets_its_304_after_the_handler),
     CW_TEST(no_cache_reloads_and_stores),
     CW_TEST(no_store_neither_reads_nor_writes),
     CW_TEST(max_age_refuses_older_values),

@@ -131,15 +131,20 @@ __attribute__((format(printf, 3, 4)))
 static void header_add(cw_http_exchange *x, const char *name, const char *fmt, ...)
 {
     if (x->nh == MAX_HEADERS) return;
+    char small[128]; /* every value but a long key fits: format once */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
     char *v = n >= 0 ? cw_malloc((size_t)n + 1) : NULL;
     if (!v) return;
-    va_start(ap, fmt);
-    vsnprintf(v, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n < sizeof small) {
+        memcpy(v, small, (size_t)n + 1);
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(v, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     x->hv[x->nh] = v;
     x->hdr[x->nh] = (cw_http_header){ name, v };
     x->nh++;

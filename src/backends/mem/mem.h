@@ -14,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -39,18 +40,29 @@
  * grows. So a mem_entry pointer is good only until the next removal or insertion in its
  * shard; code that evicts while it keeps an entry names it by slot (mem_evict_one's keep).
  * Queue links are slot numbers (4 bytes each); a move re-points the two neighbours.
- * For sets and sliding windows the value bytes hold a pointer to the out-of-line structure
- * (vlen = sizeof(void *)). */
+ * For sets and sliding windows the value bytes end with a pointer to the out-of-line
+ * structure (mem_ptr_at).
+ *
+ * Every heap pointer an entry holds sits at an 8-byte-aligned address: leak checkers
+ * (LeakSanitizer, valgrind) find live blocks by scanning memory for pointers at aligned
+ * offsets only, and would report every block behind a misaligned one as leaked while the
+ * cache is alive. Cells are 16-byte aligned (chunks from malloc, 112 = 7 * 16), so data
+ * starts at offset 24 (the `next` link sits after it, not in the header) and a block's
+ * pointer is aligned; a set's or window's pointer is placed at the first aligned offset
+ * after the key (mem_ptr_vlen), in the cell or in the block. */
 #define MEM_INLINE 84
 typedef struct mem_entry {
-    int64_t exp;         /* expiry instant (ms on the env clock); meaningful with MEM_F_EXP */
-    uint32_t hash;       /* low 32 bits of the key hash: index home, tag, ghost fingerprint */
-    uint32_t meta;       /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*); see mem_meta() */
-    uint32_t vlen;       /* bytes of the value (or of the pointer, for sets and windows) */
-    uint32_t prev, next; /* queue neighbours: prev is older (toward head), next newer */
+    int64_t exp;     /* expiry instant (ms on the env clock); meaningful with MEM_F_EXP */
+    uint32_t hash;   /* low 32 bits of the key hash: index home, tag, ghost fingerprint */
+    uint32_t meta;   /* key length (bits 0-23) | flags (bits 24-31, MEM_F_*); see mem_meta() */
+    uint32_t vlen;   /* bytes of the value (for sets and windows: padding, then the pointer) */
+    uint32_t prev;   /* queue neighbour toward the head (older) */
     unsigned char data[MEM_INLINE]; /* key, value; or (MEM_F_OUT) a pointer to a block of them */
+    uint32_t next;   /* queue neighbour toward the tail (newer) */
 } mem_entry;
 _Static_assert(sizeof(mem_entry) == 112, "a cell is 112 bytes (see the memory budget in mem.c)");
+_Static_assert(offsetof(mem_entry, data) % 8 == 0 && sizeof(mem_entry) % 16 == 0,
+               "pointers in cells are aligned (leak checkers see only those)");
 
 #define MEM_KLEN_MAX ((1u << 24) - 1)
 #define MEM_F_FREQ 0x03000000u /* 2-bit saturating hit counter of S3-FIFO */
@@ -82,11 +94,24 @@ static inline unsigned char *mem_key(mem_entry *e) { return (mem_meta(e) & MEM_F
 static inline unsigned char *mem_val(mem_entry *e) { return mem_key(e) + mem_klen(e); }
 /* Expiry instant in ms on the env clock, 0 = none. */
 static inline int64_t mem_exp(const mem_entry *e) { return (e->meta & MEM_F_EXP) ? e->exp : 0; }
+/* The value length of a set or window under a key of klen bytes: padding up to the next
+ * 8-byte boundary after the key (which starts aligned, in a cell or a block), then the
+ * pointer. */
+static inline size_t mem_ptr_vlen(size_t klen) { return sizeof(void *) + ((0 - klen) & 7); }
+/* Where a set's or window's pointer lives: the end of the value, aligned. */
+static inline unsigned char *mem_ptr_at(mem_entry *e) { return mem_val(e) + e->vlen - sizeof(void *); }
 static inline void *mem_ptr_val(mem_entry *e)
 {
     void *p;
-    memcpy(&p, mem_val(e), sizeof p);
+    memcpy(&p, mem_ptr_at(e), sizeof p);
     return p;
+}
+/* Store a set's or window's pointer (and zero the padding before it). */
+static inline void mem_ptr_put(mem_entry *e, void *p)
+{
+    unsigned char *at = mem_ptr_at(e);
+    memset(mem_val(e), 0, (size_t)(at - mem_val(e)));
+    memcpy(at, &p, sizeof p);
 }
 
 /* ---- the per-shard lock -------------------------------------------------------------------

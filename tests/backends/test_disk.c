@@ -11,6 +11,7 @@
 #include "suite.h"
 
 #include <cashews/disk.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -280,17 +281,269 @@ static int disk_foreign_database_is_refused(void)
     CHECK_EQ_INT(make_db(path, "PRAGMA user_version = 99"), SQLITE_OK);
     CHECK_ST(open_disk(url, &b, err), CW_ECORRUPT);
     CHECK(strstr(err, "format 99") != NULL);
-    /* a zero-byte file is simply a new cache file */
+    /* an SQLite database without tables (a creation interrupted by an older libcashews) */
     unlink(path);
-    char wal[420];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
+    CHECK_EQ_INT(make_db(path, "PRAGMA page_size=4096; PRAGMA journal_mode=WAL"), SQLITE_OK);
+    CHECK_ST(open_disk(url, &b, err), CW_ECORRUPT);
+    CHECK(strstr(err, "without the cache's tables") != NULL);
+    cw_test_rmtree(dir);
+    return 0;
+}
+
+/* ---- damage: a truncated shard, damaged values ------------------------------------------------
+ * A shard file is born whole (created under a temporary name, then linked into place), so an
+ * empty file under a shard's name is a truncated one: it is refused, naming the file, instead
+ * of opening as an empty cache while the entries it held are gone. Deleting it is how a shard
+ * is started afresh. */
+static int disk_truncated_shard_is_refused(void)
+{
+    char dir[256], path[400], url[400], k[32], err[CW_ERRMSG_SIZE] = "";
+    CHECK(cw_test_mkdtemp(dir, sizeof dir, "disk") == 0);
+    cw_backend *b = open_ok("disk://?directory=%s&shards=2", dir);
+    CHECK(b != NULL);
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        CHECK_OK(SET(b, k, "value", CW_NO_EXPIRY));
+    }
+    OPS.close(b);
+    /* no file of the creation step is left behind */
+    snprintf(path, sizeof path, "%s/cashews-000.db.new-", dir);
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int files = 0;
+    for (struct dirent *de; (de = readdir(d));) files += de->d_name[0] != '.';
+    closedir(d);
+    CHECK_EQ_INT(files, 2);
+    for (int shard = 1; shard >= 0; shard--) {
+        snprintf(path, sizeof path, "%s/cashews-%03d.db", dir, shard);
+        CHECK(truncate(path, 0) == 0);
+        /* with the shard count given, and adopted from the directory (shard 0's meta) */
+        for (int given = 0; given < 2; given++) {
+            snprintf(url, sizeof url, given ? "disk://?directory=%s&shards=2" : "disk://?directory=%s", dir);
+            err[0] = 0;
+            CHECK_ST(open_disk(url, &b, err), CW_ECORRUPT);
+            CHECK(strstr(err, path) != NULL);
+            CHECK(strstr(err, "empty (0 bytes)") != NULL && strstr(err, "truncated") != NULL);
+        }
+        cw_cache *c = NULL;
+        CHECK_OK(cw_cache_new(&c, NULL));
+        err[0] = 0;
+        CHECK_ST(cw_cache_setup(c, url, NULL, err), CW_ECORRUPT);
+        CHECK(strstr(err, "truncated") != NULL);
+        cw_cache_free(c);
+    }
+    /* removed, the shards start afresh */
+    for (int shard = 0; shard < 2; shard++) {
+        snprintf(path, sizeof path, "%s/cashews-%03d.db", dir, shard);
+        CHECK(unlink(path) == 0);
+    }
+    b = open_ok("disk://?directory=%s&shards=2", dir);
+    CHECK(b != NULL);
+    uint64_t n = 1;
+    CHECK_OK(OPS.keys_count(b, &n));
+    CHECK_EQ_INT(n, 0);
+    OPS.close(b);
+    cw_test_rmtree(dir);
+    return 0;
+}
+
+/* Read a whole file into a malloc'd buffer. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = n > 0 ? malloc((size_t)n) : NULL;
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
     fclose(f);
+    *len = p ? (size_t)n : 0;
+    return p;
+}
+
+static int spit(const char *path, const unsigned char *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    int ok = fwrite(p, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The 200-byte value of key i: a tag that finds it in the file, then bytes that depend on i. */
+static size_t damage_value(int i, char *v)
+{
+    int n = snprintf(v, 16, "<v%05d>", i);
+    for (int j = n; j < 200; j++) v[j] = (char)('a' + (i * 7 + j) % 26);
+    v[200] = 0;
+    return 200;
+}
+
+enum { DAMAGE_KEYS = 300 };
+
+/* One shard of DAMAGE_KEYS keys with damage_value()s and the counter "ctr" = 987654321,
+ * closed (checkpointed into the file). */
+static int damage_fill(const char *dir)
+{
+    char k[32], v[256];
+    cw_backend *b = open_ok("disk://?directory=%s&shards=1", dir);
+    CHECK(b != NULL);
+    for (int i = 0; i < DAMAGE_KEYS; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        damage_value(i, v);
+        CHECK_OK(SET(b, k, v, CW_NO_EXPIRY));
+    }
+    int64_t n = 0;
+    CHECK_OK(OPS.incr(b, "ctr", 3, 987654321, CW_NO_EXPIRY, &n));
+    OPS.close(b);
+    return 0;
+}
+
+/* Each read of key i is OK with exactly its bytes, or a miss, or CW_ECORRUPT: never OK with
+ * other bytes. *damaged counts the CW_ECORRUPT answers. */
+static int reads_right_or_fail(cw_backend *b, int *damaged)
+{
+    char k[32], want[256];
+    cw_value v = { 0 };
+    for (int i = 0; i < DAMAGE_KEYS; i++) {
+        snprintf(k, sizeof k, "key:%d", i);
+        size_t n = damage_value(i, want);
+        cw_status st = GET(b, k, &v);
+        CHECK(st == CW_OK || st == CW_NOTFOUND || st == CW_ECORRUPT);
+        if (st == CW_OK) CHECK(v.len == n && memcmp(v.data, want, n) == 0);
+        *damaged += st == CW_ECORRUPT;
+    }
+    cw_value_free(&v);
+    return 0;
+}
+
+static int scan_nothing(void *ud, const char *key, size_t klen, const void *val, size_t vlen) { return 0; }
+
+/* A changed byte inside a value reads as CW_ECORRUPT (get, scan with values, incr) with a
+ * message naming the file and the checksum, not as OK with the wrong bytes; the rest of the
+ * file reads as before, and storing the key again heals it. */
+static int disk_damaged_values_fail_their_checksum(void)
+{
+    char dir[256], path[400], tag[16], k[32], v[256];
+    CHECK(cw_test_mkdtemp(dir, sizeof dir, "disk") == 0);
+    CHECK(damage_fill(dir) == 0);
+    snprintf(path, sizeof path, "%s/cashews-000.db", dir);
+    size_t len = 0;
+    unsigned char *file = slurp(path, &len);
+    CHECK(file != NULL);
+    int hit = 0;
+    for (int i = 0; i < DAMAGE_KEYS; i += 10) { /* one byte in the middle of every tenth value */
+        snprintf(tag, sizeof tag, "<v%05d>", i);
+        unsigned char *at = memmem(file, len, tag, strlen(tag));
+        CHECK(at != NULL);
+        at[100] ^= 0x20;
+        hit++;
+    }
+    unsigned char *ctr = memmem(file, len, "987654321", 9);
+    CHECK(ctr != NULL);
+    ctr[4] = '0';
+    CHECK(spit(path, file, len) == 0);
+    free(file);
+    cw_backend *b = open_ok("disk://?directory=%s&shards=1", dir);
+    CHECK(b != NULL);
+    int damaged = 0;
+    CHECK(reads_right_or_fail(b, &damaged) == 0);
+    CHECK_EQ_INT(damaged, hit);
+    cw_value got = { 0 };
+    CHECK_ST(GET(b, "key:10", &got), CW_ECORRUPT);
+    char msg[CW_ERRMSG_SIZE];
+    cw__errmsg_copy(msg);
+    CHECK(strstr(msg, path) != NULL && strstr(msg, "checksum") != NULL);
+    int64_t n = 0;
+    CHECK_ST(OPS.incr(b, "ctr", 3, 1, CW_NO_EXPIRY, &n), CW_ECORRUPT);
+    CHECK_ST(OPS.scan(b, "key:*", 5, 100, 1, scan_nothing, NULL), CW_ECORRUPT);
+    /* a new value replaces the damaged one */
+    damage_value(10, v);
+    CHECK_OK(SET(b, "key:10", v, CW_NO_EXPIRY));
+    CHECK_OK(GET(b, "key:10", &got));
+    CHECK_VAL(got, v);
+    CHECK_OK(OPS.del(b, "ctr", 3));
+    CHECK_OK(OPS.incr(b, "ctr", 3, 1, CW_NO_EXPIRY, &n));
+    CHECK_EQ_INT(n, 1);
+    snprintf(k, sizeof k, "key:%d", 20);
+    CHECK_OK(OPS.del(b, k, strlen(k)));
+    cw_value_free(&got);
+    OPS.close(b);
+    cw_test_rmtree(dir);
+    return 0;
+}
+
+/* Random bytes written at random places after the schema page, 24 times over: opening gives
+ * CW_OK or CW_ECORRUPT, and every read gives the right bytes, a miss or CW_ECORRUPT. Most of
+ * a page is value bytes, so the checksum is what catches most of the damage. */
+static int disk_random_damage_never_reads_wrong_bytes(void)
+{
+    char dir[256], path[400], url[400], err[CW_ERRMSG_SIZE];
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    int damaged = 0, opened = 0;
+    for (int round = 0; round < 24; round++) {
+        CHECK(cw_test_mkdtemp(dir, sizeof dir, "disk") == 0);
+        CHECK(damage_fill(dir) == 0);
+        snprintf(path, sizeof path, "%s/cashews-000.db", dir);
+        size_t len = 0;
+        unsigned char *file = slurp(path, &len);
+        CHECK(file != NULL && len > 8 * 4096);
+        for (int spot = 0; spot < 6; spot++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = 4096 + (size_t)(rng >> 33) % (len - 4096 - 16);
+            for (int j = 0; j < 16; j++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                file[at + (size_t)j] = (unsigned char)(rng >> 56);
+            }
+        }
+        CHECK(spit(path, file, len) == 0);
+        free(file);
+        snprintf(url, sizeof url, "disk://?directory=%s&shards=1", dir);
+        cw_backend *b = NULL;
+        cw_status st = open_disk(url, &b, err);
+        if (st == CW_OK) {
+            opened++;
+            CHECK(reads_right_or_fail(b, &damaged) == 0);
+            OPS.close(b);
+        } else {
+            CHECK_ST(st, CW_ECORRUPT);
+        }
+        cw_test_rmtree(dir);
+    }
+    CHECK(opened > 0 && damaged > 0);
+    return 0;
+}
+
+/* A format 1 file (no crc column; made here by dropping it from a new file) is upgraded in
+ * place at open: its rows read as before (unchecked), new writes carry checksums. */
+static int disk_format1_file_is_upgraded(void)
+{
+    char dir[256], path[400];
+    CHECK(cw_test_mkdtemp(dir, sizeof dir, "disk") == 0);
+    cw_backend *b = open_ok("disk://?directory=%s&shards=1", dir);
+    CHECK(b != NULL);
+    CHECK_OK(SET(b, "old", "from format 1", CW_NO_EXPIRY));
+    OPS.close(b);
+    snprintf(path, sizeof path, "%s/cashews-000.db", dir);
+    CHECK_EQ_INT(make_db(path, "ALTER TABLE cw_entries DROP COLUMN crc; PRAGMA user_version = 1"), SQLITE_OK);
     b = open_ok("disk://?directory=%s&shards=1", dir);
     CHECK(b != NULL);
+    cw_value v = { 0 };
+    CHECK_OK(GET(b, "old", &v));
+    CHECK_VAL(v, "from format 1");
+    CHECK_OK(SET(b, "new", "from format 2", CW_NO_EXPIRY));
     OPS.close(b);
+    long long n = 0;
+    CHECK(count_rows(path, "PRAGMA user_version", &n) == 0);
+    CHECK_EQ_INT(n, 2);
+    CHECK(count_rows(path, "SELECT count(*) FROM cw_entries WHERE crc IS NULL", &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    CHECK(count_rows(path, "SELECT count(*) FROM cw_entries WHERE crc IS NOT NULL", &n) == 0);
+    CHECK_EQ_INT(n, 1);
+    cw_value_free(&v);
     cw_test_rmtree(dir);
     return 0;
 }
@@ -921,6 +1174,10 @@ static const cw_test disk_tests[] = {
     CW_TEST(disk_corrupt_file_is_refused),
     CW_TEST(disk_foreign_database_is_refused),
     CW_TEST(disk_damaged_pages_give_ecorrupt),
+    CW_TEST(disk_truncated_shard_is_refused),
+    CW_TEST(disk_damaged_values_fail_their_checksum),
+    CW_TEST(disk_random_damage_never_reads_wrong_bytes),
+    CW_TEST(disk_format1_file_is_upgraded),
     CW_TEST(disk_expiry_survives_reopen),
     CW_TEST(disk_evict_least_recently_stored),
     CW_TEST(disk_evict_least_recently_used),

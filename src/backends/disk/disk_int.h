@@ -28,7 +28,7 @@
 
 /* File format: PRAGMA application_id and user_version of every shard file. */
 #define DK_APP_ID 0x63776463 /* "cwdc" */
-#define DK_FORMAT 1
+#define DK_FORMAT 2 /* 1: no crc column (upgraded in place at open) */
 #define DK_PAGE_SIZE 4096
 #define DK_MAX_SHARDS 256
 
@@ -40,7 +40,7 @@ typedef enum dk_policy { DK_LRS = 0, DK_LRU, DK_LFU, DK_NONE } dk_policy;
 /* Prepared statements, prepared lazily once per connection (SQL in disk.c). */
 typedef enum dk_stmt_id {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-    ST_GET,          /* value, expire_at, kind, size, id, access_seq of a key */
+    ST_GET,          /* value, expire_at, kind, size, id, access_seq, crc of a key */
     ST_PEEK,         /* id, expire_at, size, kind of a key */
     ST_PUT,          /* insert or replace a whole entry (new id = newest) with the totals */
     ST_SET_VALUE,    /* new value and size of row id, TTL and place kept */
@@ -178,6 +178,12 @@ static inline void dk_bind_key(sqlite3_stmt *s, int i, const void *key, size_t k
     /* A zero-length blob needs a non-NULL pointer, or SQLite binds NULL. */
     sqlite3_bind_blob64(s, i, klen ? key : (const void *)"", klen, SQLITE_STATIC);
 }
+/* The checksum of a row (docs/DISK.md): CRC-32 of the kind byte, the key, the value. */
+uint32_t cw__dk_crc(int kind, const void *key, size_t klen, const void *val, size_t vlen);
+/* Check column @col (crc) of the current row of @s against key and the value read:
+ * CW_OK (or NULL: a row of format 1), else CW_ECORRUPT with a detail naming the file. */
+cw_status cw__dk_crc_check(dk_conn *c, sqlite3_stmt *s, int col, int kind, const void *key, size_t klen,
+                           const void *val, size_t vlen, const char *what);
 /* Saturating now + ttl; 0 (no expiry) for CW_NO_EXPIRY. */
 int64_t cw__dk_expire_at(int64_t now, int64_t ttl_ms);
 
@@ -197,7 +203,8 @@ cw_status cw__dk_totals_load(dk_wtx *w);
 cw_status cw__dk_totals_read(dk_conn *c, dk_totals *t);
 /* Row of key (id, expire_at, size, kind). */
 cw_status cw__dk_peek(dk_conn *c, const void *key, size_t klen, int64_t now, dk_row *r);
-/* Row of key with its value copied into @val (when found, expired or not; may be NULL). */
+/* Row of key with its value copied into @val (when found, expired or not; may be NULL). The
+ * value of a live row is checked against its checksum (CW_ECORRUPT). */
 cw_status cw__dk_read_entry(dk_conn *c, const void *key, size_t klen, int64_t now, dk_row *r,
                         cw_value *val);
 /* Delete key (members too) and account for it. */
@@ -207,8 +214,8 @@ cw_status cw__dk_delete_locked(dk_wtx *w, const void *key, size_t klen, int *was
  * its rowid (may be NULL). */
 cw_status cw__dk_put_locked(dk_wtx *w, const void *key, size_t klen, const void *val, size_t vlen,
                         int kind, int64_t expire_at, const dk_row *old, int64_t *id);
-/* Replace the value of row @old, keeping its TTL and place. */
-cw_status cw__dk_update_locked(dk_wtx *w, const dk_row *old, size_t klen, const void *val,
+/* Replace the value of row @old (of key), keeping its TTL and place. */
+cw_status cw__dk_update_locked(dk_wtx *w, const dk_row *old, const void *key, size_t klen, const void *val,
                            size_t vlen);
 /* Is an entry of @bytes accounted bytes allowed at all (CW_ETOOBIG past the shard limit)? */
 cw_status cw__dk_check_fits(const dk_backend *b, uint64_t bytes);

@@ -208,7 +208,9 @@ cw_status cw__dk_read_entry(dk_conn *c, const void *key, size_t klen, int64_t no
         r->live = !(r->expire_at && r->expire_at <= now);
         if (val) {
             const void *p = sqlite3_column_blob(s, 0);
-            st = cw_value_set(val, p, p ? (size_t)sqlite3_column_bytes(s, 0) : 0);
+            size_t n = p ? (size_t)sqlite3_column_bytes(s, 0) : 0;
+            if (r->live) st = cw__dk_crc_check(c, s, 6, r->kind, key, klen, p, n, "read");
+            if (st == CW_OK) st = cw_value_set(val, p, n);
         }
     } else if (rc != SQLITE_DONE) {
         st = cw__dk_fail(c, rc, "read");
@@ -274,6 +276,7 @@ cw_status cw__dk_put_locked(dk_wtx *w, const void *key, size_t klen, const void 
     sqlite3_bind_int64(s, 6, t.seq);
     sqlite3_bind_int64(s, 7, t.size);
     sqlite3_bind_int64(s, 8, t.count);
+    sqlite3_bind_int64(s, 9, cw__dk_crc(kind, key, klen, val, vlen));
     st = cw__dk_exec(w->c, s, "write");
     if (st != CW_OK) return st;
     /* The new row is the newest and carries t: nothing left to flush. */
@@ -283,7 +286,7 @@ cw_status cw__dk_put_locked(dk_wtx *w, const void *key, size_t klen, const void 
     return CW_OK;
 }
 
-cw_status cw__dk_update_locked(dk_wtx *w, const dk_row *old, size_t klen, const void *val,
+cw_status cw__dk_update_locked(dk_wtx *w, const dk_row *old, const void *key, size_t klen, const void *val,
                            size_t vlen)
 {
     cw_status st = cw__dk_totals_load(w);
@@ -294,6 +297,7 @@ cw_status cw__dk_update_locked(dk_wtx *w, const dk_row *old, size_t klen, const 
     sqlite3_bind_int64(s, 1, old->id);
     dk_bind_key(s, 2, val, vlen);
     sqlite3_bind_int64(s, 3, size);
+    sqlite3_bind_int64(s, 4, cw__dk_crc(old->kind, key, klen, val, vlen));
     if ((st = cw__dk_exec(w->c, s, "write")) != CW_OK) return st;
     if (size != old->size) {
         w->tot.size += size - old->size;

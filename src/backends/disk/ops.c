@@ -47,7 +47,8 @@ cw_status cw__dk_op_view(cw_backend *base, const char *key, size_t klen, cw_view
             } else {
                 const void *p = sqlite3_column_blob(s, 0);
                 size_t n = p ? (size_t)sqlite3_column_bytes(s, 0) : 0;
-                st = fn(ud, p ? p : "", n);
+                st = cw__dk_crc_check(c, s, 6, kind, key, klen, p, n, "get");
+                if (st == CW_OK) st = fn(ud, p ? p : "", n);
                 access_seq = sqlite3_column_int64(s, 5);
             }
         } else {
@@ -163,7 +164,7 @@ cw_status cw__dk_op_incr(cw_backend *b, const char *key, size_t klen, int64_t by
         int n = snprintf(text, sizeof text, "%lld", (long long)next);
         if (r.live) {
             id = r.id;
-            st = cw__dk_update_locked(&w, &r, klen, text, (size_t)n);
+            st = cw__dk_update_locked(&w, &r, key, klen, text, (size_t)n);
         } else {
             st = cw__dk_put_locked(&w, key, klen, text, (size_t)n, DK_KIND_BYTES,
                                cw__dk_expire_at(w.now, ttl_ms), &r, &id);
@@ -447,6 +448,7 @@ static cw_status scan_round(dk_conn *c, const scan_range *rg, int have_last, byt
         if (with_values) {
             const void *v = sqlite3_column_blob(s, 3);
             size_t vl = v ? (size_t)sqlite3_column_bytes(s, 3) : 0;
+            if ((st = cw__dk_crc_check(c, s, 4, kind, last->p, kl, v, vl, "scan")) != CW_OK) break;
             row->has_val = 1;
             row->voff = data->len;
             row->vlen = vl;

@@ -69,7 +69,7 @@ static cw_status bits_update(cw_backend *b, const char *key, size_t klen, size_t
         apply(ud, v.data);
         if (r.live) {
             id = r.id;
-            st = cw__dk_update_locked(&w, &r, klen, v.data, v.len);
+            st = cw__dk_update_locked(&w, &r, key, klen, v.data, v.len);
         } else {
             st = cw__dk_put_locked(&w, key, klen, v.data, v.len, DK_KIND_BYTES,
                                cw__dk_expire_at(w.now, ttl_ms), &r, &id);

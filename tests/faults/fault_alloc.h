@@ -1,0 +1,153 @@
+/*
+ * fault_alloc.h - out-of-memory testing the way SQLite does it: run a script once counting
+ * allocations, then once for every k with the k-th allocation failing (once; the ones after it
+ * succeed again), and check that every call answered cleanly and nothing leaked.
+ *
+ * fa_install() puts counting allocators under libcashews (cw_set_allocators, for the whole
+ * process: installed once, before any other call) and, on request, under SQLite
+ * (SQLITE_CONFIG_MALLOC) and OpenSSL (CRYPTO_set_mem_functions), so that their allocations
+ * count and fail too. fa_arm(k) makes the k-th allocation from now fail (-1: none);
+ * fa_live() counts libcashews's blocks still allocated, so a test can see a leak without a
+ * sanitizer (the ASan run of the suite sees the rest, SQLite's and OpenSSL's included).
+ * Header-only: each test binary has its own counters.
+ */
+#ifndef CW_FAULT_ALLOC_H
+#define CW_FAULT_ALLOC_H
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cashews.h>
+
+#ifdef FA_WITH_SQLITE
+#include <sqlite3.h>
+#endif
+#ifdef FA_WITH_OPENSSL
+#include <openssl/crypto.h>
+#endif
+
+static _Atomic long fa_count = 0;   /* allocations since fa_arm() */
+static _Atomic long fa_fail_at = -1; /* the one that fails */
+static _Atomic int fa_failed = 0;   /* it happened */
+static _Atomic long fa_blocks = 0;  /* libcashews's live blocks */
+
+static inline int fa_fail_now(void)
+{
+    long n = atomic_fetch_add(&fa_count, 1);
+    if (n != atomic_load(&fa_fail_at)) return 0;
+    atomic_store(&fa_failed, 1);
+    return 1;
+}
+
+static inline void *fa_malloc(size_t n)
+{
+    void *p = fa_fail_now() ? NULL : malloc(n);
+    if (p) atomic_fetch_add(&fa_blocks, 1);
+    return p;
+}
+static inline void *fa_calloc(size_t n, size_t s)
+{
+    void *p = fa_fail_now() ? NULL : calloc(n, s);
+    if (p) atomic_fetch_add(&fa_blocks, 1);
+    return p;
+}
+static inline void *fa_realloc(void *p, size_t n)
+{
+    void *q = fa_fail_now() ? NULL : realloc(p, n);
+    if (q && !p) atomic_fetch_add(&fa_blocks, 1);
+    return q;
+}
+static inline void fa_free(void *p)
+{
+    if (p) atomic_fetch_sub(&fa_blocks, 1);
+    free(p);
+}
+
+#ifdef FA_WITH_SQLITE
+/* SQLite wants each block's size back: keep it in a 16-byte header. */
+static inline void *fa_sq_malloc(int n)
+{
+    if (fa_fail_now()) return NULL;
+    unsigned char *p = malloc((size_t)n + 16);
+    if (!p) return NULL;
+    memcpy(p, &n, sizeof n);
+    return p + 16;
+}
+static inline void fa_sq_free(void *p)
+{
+    if (p) free((unsigned char *)p - 16);
+}
+static inline int fa_sq_size(void *p)
+{
+    int n = 0;
+    if (p) memcpy(&n, (unsigned char *)p - 16, sizeof n);
+    return n;
+}
+static inline void *fa_sq_realloc(void *p, int n)
+{
+    if (!p) return fa_sq_malloc(n);
+    if (fa_fail_now()) return NULL;
+    unsigned char *q = realloc((unsigned char *)p - 16, (size_t)n + 16);
+    if (!q) return NULL;
+    memcpy(q, &n, sizeof n);
+    return q + 16;
+}
+static inline int fa_sq_roundup(int n) { return (n + 7) & ~7; }
+static inline int fa_sq_init(void *ud) { (void)ud; return SQLITE_OK; }
+static inline void fa_sq_shutdown(void *ud) { (void)ud; }
+#endif
+
+#ifdef FA_WITH_OPENSSL
+static inline void *fa_ssl_malloc(size_t n, const char *file, int line)
+{
+    (void)file; (void)line;
+    return fa_fail_now() ? NULL : malloc(n);
+}
+static inline void *fa_ssl_realloc(void *p, size_t n, const char *file, int line)
+{
+    (void)file; (void)line;
+    return fa_fail_now() ? NULL : realloc(p, n);
+}
+static inline void fa_ssl_free(void *p, const char *file, int line)
+{
+    (void)file; (void)line;
+    free(p);
+}
+#endif
+
+/* Install the counting allocators: first thing in main(). 0 on success. */
+static inline int fa_install(void)
+{
+#ifdef FA_WITH_OPENSSL
+    if (!CRYPTO_set_mem_functions(fa_ssl_malloc, fa_ssl_realloc, fa_ssl_free)) return -1;
+#endif
+#ifdef FA_WITH_SQLITE
+    static const sqlite3_mem_methods m = { fa_sq_malloc, fa_sq_free, fa_sq_realloc, fa_sq_size,
+                                           fa_sq_roundup, fa_sq_init, fa_sq_shutdown, NULL };
+    sqlite3_shutdown();
+    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &m) != SQLITE_OK || sqlite3_initialize() != SQLITE_OK) return -1;
+#endif
+    static const cw_allocators a = { fa_malloc, fa_calloc, fa_realloc, fa_free };
+    cw_set_allocators(&a);
+    return 0;
+}
+
+/* From now on count allocations; the k-th fails (k < 0: none). */
+static inline void fa_arm(long k)
+{
+    atomic_store(&fa_fail_at, -1);
+    atomic_store(&fa_count, 0);
+    atomic_store(&fa_failed, 0);
+    atomic_store(&fa_fail_at, k);
+}
+/* Stop failing; the allocations counted since fa_arm(). */
+static inline long fa_disarm(void)
+{
+    atomic_store(&fa_fail_at, -1);
+    return atomic_load(&fa_count);
+}
+static inline int fa_did_fail(void) { return atomic_load(&fa_failed); }
+static inline long fa_live(void) { return atomic_load(&fa_blocks); }
+
+#endif

@@ -9,11 +9,20 @@
  * count and fail too. fa_arm(k) makes the k-th allocation from now fail (-1: none);
  * fa_live() counts libcashews's blocks still allocated, so a test can see a leak without a
  * sanitizer (the ASan run of the suite sees the rest, SQLite's and OpenSSL's included).
+ * The counting run (fa_arm(-1)) also records where each allocation came from: libcashews, or
+ * a library (SQLite, OpenSSL) called from which place in libcashews (the first return
+ * address in this executable above the library's frames). A library allocates hundreds of
+ * times inside one call (opening a database, parsing a schema), and every failure in that
+ * call reaches libcashews the same way, as that call's out-of-memory error; fa_sampled()
+ * lets a sweep fail every allocation of libcashews, and of each library call the first, the
+ * last and every stride-th one, where failing all of them would take minutes.
  * Header-only: each test binary has its own counters.
  */
 #ifndef CW_FAULT_ALLOC_H
 #define CW_FAULT_ALLOC_H
 
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,29 +41,53 @@ static _Atomic long fa_fail_at = -1; /* the one that fails */
 static _Atomic int fa_failed = 0;   /* it happened */
 static _Atomic long fa_blocks = 0;  /* libcashews's live blocks */
 
-static inline int fa_fail_now(void)
+enum { FA_MAX_RECORD = 1 << 16 };
+/* per allocation of the counting run: NULL for libcashews's, else the place in libcashews
+ * that called the library */
+static void *fa_site[FA_MAX_RECORD];
+static const void *fa_exe_base;
+static _Atomic int fa_recording; /* in the counting run */
+
+/* The first return address in this executable above a library's frames (see above). */
+static inline void *fa_caller_site(void)
+{
+    void *frames[48];
+    int n = backtrace(frames, 48), in_lib = 0;
+    for (int i = 1; i < n; i++) {
+        Dl_info di;
+        int mine = dladdr(frames[i], &di) && di.dli_fbase == fa_exe_base;
+        if (!mine) in_lib = 1;
+        else if (in_lib) return frames[i];
+    }
+    return (void *)1; /* unknown: a place of its own */
+}
+
+static inline int fa_fail_now_from(int lib)
 {
     long n = atomic_fetch_add(&fa_count, 1);
+    if (atomic_load(&fa_recording) && n < FA_MAX_RECORD) fa_site[n] = lib ? fa_caller_site() : NULL;
     if (n != atomic_load(&fa_fail_at)) return 0;
     atomic_store(&fa_failed, 1);
     return 1;
 }
 
+static inline int fa_fail_now(void) { return fa_fail_now_from(1); }
+
 static inline void *fa_malloc(size_t n)
 {
-    void *p = fa_fail_now() ? NULL : malloc(n);
+    void *p = fa_fail_now_from(0) ? NULL : malloc(n);
     if (p) atomic_fetch_add(&fa_blocks, 1);
     return p;
 }
 static inline void *fa_calloc(size_t n, size_t s)
 {
-    void *p = fa_fail_now() ? NULL : calloc(n, s);
+    void *p = fa_fail_now_from(0) ? NULL : calloc(n, s);
     if (p) atomic_fetch_add(&fa_blocks, 1);
     return p;
 }
 static inline void *fa_realloc(void *p, size_t n)
 {
-    void *q = fa_fail_now() ? NULL : realloc(p, n);
+    void *q = fa_fail_now_from(0) ? NULL : realloc(p, n);
     if (q && !p) atomic_fetch_add(&fa_blocks, 1);
     return q;
 }
@@ -130,24 +163,39 @@ static inline int fa_install(void)
 #endif
     static const cw_allocators a = { fa_malloc, fa_calloc, fa_realloc, fa_free };
     cw_set_allocators(&a);
+    Dl_info di;
+    if (!dladdr((void *)fa_caller_site, &di)) return -1;
+    fa_exe_base = di.dli_fbase;
+    void *warm[2];
+    backtrace(warm, 2); /* loads the unwinder now, not inside a counted call */
     return 0;
 }
 
-/* From now on count allocations; the k-th fails (k < 0: none). */
+/* From now on count allocations; the k-th fails (k < 0: none, and this is the counting run
+ * whose allocations fa_sampled() knows). */
 static inline void fa_arm(long k)
 {
     atomic_store(&fa_fail_at, -1);
     atomic_store(&fa_count, 0);
     atomic_store(&fa_failed, 0);
+    atomic_store(&fa_recording, k < 0);
     atomic_store(&fa_fail_at, k);
 }
 /* Stop failing; the allocations counted since fa_arm(). */
 static inline long fa_disarm(void)
 {
     atomic_store(&fa_fail_at, -1);
+    atomic_store(&fa_recording, 0);
     return atomic_load(&fa_count);
 }
 static inline int fa_did_fail(void) { return atomic_load(&fa_failed); }
+/* Should a sweep fail allocation k of the counting run's @total? Every one of libcashews's; of
+ * each library call, the first, the last and every stride-th (stride 1: all). */
+static inline int fa_sampled(long k, long total, long stride)
+{
+    if (k < 0 || k >= FA_MAX_RECORD || !fa_site[k] || k % stride == 0) return 1;
+    return k == 0 || fa_site[k - 1] != fa_site[k] || k + 1 >= total || fa_site[k + 1] != fa_site[k];
+}
 static inline long fa_live(void) { return atomic_load(&fa_blocks); }
 
 #endif

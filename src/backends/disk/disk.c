@@ -225,6 +225,10 @@ cw_status cw__dk_fail(dk_conn *c, int rc, const char *what)
                                (long long)(c && c->b ? c->b->timeout_ms : 0));
     case SQLITE_NOMEM:
         return cw_backend_fail(CW_ENOMEM, "disk: %s: out of memory in SQLite", what);
+    case SQLITE_IOERR:
+        if (rc == SQLITE_IOERR_NOMEM)
+            return cw_backend_fail(CW_ENOMEM, "disk: %s: out of memory in SQLite", what);
+        return cw_backend_fail(CW_EBACKEND, "disk: %s: %s: %s", what, path, msg);
     case SQLITE_NOTADB:
         return cw_backend_fail(CW_ECORRUPT, "disk: %s: %s is not an SQLite database (damaged, or"
                                " some other file): move it away or pick another directory",
@@ -533,6 +537,11 @@ static cw_status shard_create(dk_backend *b, dk_shard *s, unsigned shards, char 
         snprintf(sql, sizeof sql, "PRAGMA page_size=%d; PRAGMA journal_mode=WAL", DK_PAGE_SIZE);
         st = conn_exec(c, sql, "create");
         if (st == CW_OK) st = create_schema(c, shards);
+        /* Move the schema from the WAL into the file now: the WAL is not linked along, and a
+         * checkpoint that failed inside close (out of memory) would go unnoticed. */
+        int rc = st == CW_OK ? sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL)
+                             : SQLITE_OK;
+        if (rc != SQLITE_OK) st = cw__dk_fail(c, rc, "create");
     }
     if (st != CW_OK) errbuf_from_detail(errbuf, st);
     conn_close(c);
@@ -789,6 +798,7 @@ static cw_status parse_url(dk_backend *b, cw_url *url, int *shards_given, int64_
         if (!d) return CW_ENOMEM;
         b->dir = d;
         int e = make_dirs(d);
+        if (e == ENOMEM) return CW_ENOMEM;
         if (e) {
             snprintf(errbuf, CW_ERRMSG_SIZE, "disk: cannot use directory %.180s: %s", d, strerror(e));
             return cw_backend_fail(CW_EBACKEND, "%s", errbuf);

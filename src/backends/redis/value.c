@@ -35,6 +35,7 @@
 #include <openssl/params.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "backends/redis/redis_int.h"
 
@@ -149,12 +150,18 @@ cw_status cw__valcodec_init(cw__valcodec *vc, const char *secret, const char *di
                                                      (char *)digests[i].evp, 0);
         params[1] = OSSL_PARAM_construct_end();
         if (!ctx || EVP_MAC_init(ctx, vc->secret, vc->secret_len, params) != 1) {
+            /* HMAC is in every OpenSSL 3 provider: without a context, or with a digest that
+             * exists, the failure is memory; only a missing digest is the parameter's fault */
+            EVP_MD *md = ctx ? EVP_MD_fetch(NULL, digests[i].evp, NULL) : NULL;
+            int nomem = !ctx || md || ERR_GET_REASON(ERR_peek_last_error()) == ERR_R_MALLOC_FAILURE;
+            EVP_MD_free(md);
             EVP_MAC_CTX_free(ctx);
             ERR_clear_error();
             cw__valcodec_free(vc);
-            snprintf(errbuf, CW_ERRMSG_SIZE, "parameter digestmod: OpenSSL has no HMAC-%s",
+            snprintf(errbuf, CW_ERRMSG_SIZE, nomem ? "out of memory in OpenSSL setting up HMAC-%s"
+                                                   : "parameter digestmod: OpenSSL has no HMAC-%s",
                      digests[i].evp);
-            return CW_EINVAL;
+            return nomem ? CW_ENOMEM : CW_EINVAL;
         }
         vc->mac_tmpl = ctx;
     }
@@ -268,6 +275,20 @@ static bool reserve(cw_value *v, size_t n)
 
 /* ---- compression ---- */
 
+/* zlib's allocations go through libcashews's allocator (cw_set_allocators), as every other
+ * allocation of the value path does. */
+static voidpf z_alloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return cw_malloc((size_t)items * size);
+}
+
+static void z_free(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    cw_free(p);
+}
+
 /* Compress val into dst (reserved by the caller to the codec's bound); the stream's length,
  * or 0 when the codec failed. */
 static size_t compress_into(const cw__valcodec *vc, const void *val, size_t vlen,
@@ -279,6 +300,8 @@ static size_t compress_into(const cw__valcodec *vc, const void *val, size_t vlen
     }
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
     int wbits = vc->compress == CW__COMPRESS_GZIP ? 15 + 16 : 15;
     if (deflateInit2(&zs, vc->level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
     size_t out = 0;
@@ -323,6 +346,7 @@ static inflate_result decompress_into(const cw__valcodec *vc, int codec, const u
         if (size > vc->max_size) return INFLATE_TOO_BIG;
         if (!reserve(out, (size_t)size)) return INFLATE_NOMEM;
         size_t got = ZSTD_decompress(out->data, (size_t)size, src, n);
+        if (ZSTD_isError(got) && ZSTD_getErrorCode(got) == ZSTD_error_memory_allocation) return INFLATE_NOMEM;
         if (ZSTD_isError(got) || got != size) return INFLATE_NOT;
         out->len = got;
         out->data[got] = 0;
@@ -331,6 +355,8 @@ static inflate_result decompress_into(const cw__valcodec *vc, int codec, const u
     if (codec != CW__COMPRESS_GZIP && codec != CW__COMPRESS_ZLIB) return INFLATE_NOT;
     z_stream zs;
     memset(&zs, 0, sizeof zs);
+    zs.zalloc = z_alloc;
+    zs.zfree = z_free;
     if (inflateInit2(&zs, codec == CW__COMPRESS_GZIP ? 15 + 16 : 15) != Z_OK)
         return INFLATE_NOMEM;
     size_t want = n * 4 < 256 ? 256 : n * 4;
@@ -365,7 +391,8 @@ static inflate_result decompress_into(const cw__valcodec *vc, int codec, const u
         len += before_out - zs.avail_out;
         if (rc == Z_STREAM_END) break;
         if (rc != Z_OK && rc != Z_BUF_ERROR) {
-            res = INFLATE_NOT;
+            /* out of memory (inflate allocates its window on the way) is not "not ours" */
+            res = rc == Z_MEM_ERROR ? INFLATE_NOMEM : INFLATE_NOT;
             break;
         }
         if (rc == Z_BUF_ERROR && inleft == 0 && len < want) {

@@ -2,8 +2,8 @@
 #   make demo   build and run the main example on the embedded mem:// backend
 #   make test   the whole suite, then again under ASan+UBSan, then the concurrency tests
 #               under TSan (installs missing Debian packages first)
-# Also: make bench [W=W1,W3], make bench-results, make build, make install [PREFIX=/usr/local],
-# make clean. The workloads are defined in bench/BENCHMARKS.md.
+# Also: make bench [W=W1,W3], make bench-results, make soak [SOAK_SECONDS=60], make build,
+# make install [PREFIX=/usr/local], make clean. The workloads are defined in bench/BENCHMARKS.md.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # No "make[n]: Entering directory" lines from the recursive makes of CMake's Makefile builds.
 MAKEFLAGS += --no-print-directory
@@ -14,9 +14,12 @@ W ?= W1,W2,W3,W4,W5,W6,W7,W10
 TRACE_TOOL ?=
 SHELL := /bin/bash
 CMAKE_FLAGS ?=
+# make soak's length; make test runs the soak for SOAK_TEST_SECONDS
+SOAK_SECONDS ?= 60
+SOAK_TEST_SECONDS ?= 20
 
-.PHONY: all deps configure build demo test test-release test-install test-asan test-tsan check bench \
-	bench-results install clean
+.PHONY: all deps configure build demo test test-release test-install test-soak test-asan test-tsan check bench \
+	bench-results soak install clean
 
 all: build
 
@@ -40,7 +43,7 @@ demo: configure
 	cmake --build build/release -j $(JOBS) --target demo
 	./build/release/demo
 
-test: test-release test-install test-asan test-tsan
+test: test-release test-install test-soak test-asan test-tsan
 
 test-release: build
 	cd build/release && ctest --output-on-failure -j $(JOBS)
@@ -64,6 +67,14 @@ test-install: build
 	cmake --build build/consumer >/dev/null
 	./build/consumer/consumer
 	./build/stage/bin/cashews version | grep -q "^cashews "
+
+# Random commands and cached calls on mem://, redis:// and disk:// at once; RSS must level off
+# (tests/soak/soak.c). Niced: it keeps both cores busy.
+soak: build
+	nice -n 10 ./build/release/cw_soak $(SOAK_SECONDS)
+
+test-soak: build
+	nice -n 10 ./build/release/cw_soak $(SOAK_TEST_SECONDS)
 
 test-asan: deps
 	@$(call configure,build/asan,-DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=address -DCW_BUILD_BENCH=OFF)

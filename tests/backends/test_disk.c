@@ -2,8 +2,9 @@
  * test_disk.c - the disk:// backend: the shared command suite (through the public API, with
  * several shards and a fake clock), then what only a disk cache has: parameters, files and
  * their validation, persistence and expiry across a reopen, eviction order per policy and
- * its callback, the busy timeout, several processes on one directory (incr and locks exact)
- * and a writer killed with SIGKILL.
+ * its callback, the busy timeout, several processes on one directory (incr and locks exact),
+ * damage (truncated files, damaged values). Writers killed with SIGKILL: tests/faults/
+ * test_disk_durability.c.
  * Multi-process tests live here rather than in test_disk_mt.c: this binary is not run under
  * ThreadSanitizer, and the children only open their own backend after fork.
  */
@@ -1035,90 +1036,6 @@ static int disk_two_processes_incr_and_locks(void)
     return 0;
 }
 
-/* A writer stores k<i> = v<i> then bumps "count"; after each pair it reports i on a pipe.
- * It is killed with SIGKILL mid-stream; everything it reported must be there after a
- * reopen, files must pass PRAGMA quick_check, and any later key present must be whole. */
-static void child_writer(const char *dir, int fd)
-{
-    char url[400], k[32], v[64];
-    snprintf(url, sizeof url, "disk://?directory=%s&shards=2", dir);
-    cw_backend *b = NULL;
-    if (open_disk(url, &b, v) != CW_OK) _exit(2);
-    for (int i = 0;; i++) {
-        snprintf(k, sizeof k, "k%d", i);
-        int n = snprintf(v, sizeof v, "value-%d-%0*d", i, 30, i);
-        if (OPS.set(b, k, strlen(k), v, (size_t)n, CW_NO_EXPIRY, CW_SET_ALWAYS) != CW_OK) _exit(3);
-        int64_t count = 0;
-        if (OPS.incr(b, "count", 5, 1, CW_NO_EXPIRY, &count) != CW_OK) _exit(4);
-        if (write(fd, &i, sizeof i) != sizeof i) _exit(5);
-    }
-}
-
-static int disk_killed_writer_loses_nothing_committed(void)
-{
-    char dir[256], path[400], k[32], want[64];
-    CHECK(cw_test_mkdtemp(dir, sizeof dir, "disk") == 0);
-    int p[2];
-    CHECK(pipe(p) == 0);
-    pid_t kid = fork();
-    CHECK(kid >= 0);
-    if (kid == 0) {
-        close(p[0]);
-        child_writer(dir, p[1]);
-        _exit(0);
-    }
-    close(p[1]);
-    int last = -1, i;
-    while (last < 400 && read(p[0], &i, sizeof i) == sizeof i) last = i;
-    kill(kid, SIGKILL);
-    while (read(p[0], &i, sizeof i) == sizeof i) last = i; /* reported before the kill */
-    close(p[0]);
-    int status = 0;
-    CHECK_EQ_INT(waitpid(kid, &status, 0), kid);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    CHECK(last >= 400);
-    /* quick_check each shard as left by the dead writer (WAL recovery included) */
-    for (int s = 0; s < 2; s++) {
-        snprintf(path, sizeof path, "%s/cashews-%03d.db", dir, s);
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
-        CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL), SQLITE_OK);
-        CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
-        CHECK_STR((const char *)sqlite3_column_text(st, 0), "ok");
-        sqlite3_finalize(st);
-        sqlite3_close(db);
-    }
-    cw_backend *b = open_ok("disk://?directory=%s", dir);
-    CHECK(b != NULL);
-    cw_value v = { 0 };
-    for (int j = 0; j <= last + 2; j++) {
-        snprintf(k, sizeof k, "k%d", j);
-        snprintf(want, sizeof want, "value-%d-%0*d", j, 30, j);
-        cw_status st = GET(b, k, &v);
-        if (j <= last) CHECK_OK(st);
-        if (st == CW_OK) CHECK_VAL(v, want);
-    }
-    CHECK_OK(OPS.get(b, "count", 5, &v));
-    long count = strtol((const char *)v.data, NULL, 10);
-    CHECK(count >= last + 1 && count <= last + 2);
-    /* the totals agree with the rows that survived */
-    uint64_t keys = 0;
-    CHECK_OK(OPS.keys_count(b, &keys));
-    int stored = 0;
-    for (int j = 0; j <= last + 2; j++) {
-        snprintf(k, sizeof k, "k%d", j);
-        stored += present(b, k);
-    }
-    CHECK_EQ_INT(keys, (uint64_t)stored + 1);
-    /* and the cache keeps working */
-    CHECK_OK(SET(b, "after", "crash", CW_NO_EXPIRY));
-    cw_value_free(&v);
-    OPS.close(b);
-    cw_test_rmtree(dir);
-    return 0;
-}
-
 /* The public path: a cache set up from a URL, its backend reached with cw_cache_backend(). */
 static int disk_callback_through_cache(void)
 {
@@ -1187,7 +1104,6 @@ static const cw_test disk_tests[] = {
     CW_TEST(disk_scan_many_shards_and_byte_keys),
     CW_TEST(disk_busy_writer_times_out),
     CW_TEST(disk_two_processes_incr_and_locks),
-    CW_TEST(disk_killed_writer_loses_nothing_committed),
     CW_TEST(disk_callback_through_cache), CW_TEST(disk_callback_api_checks_backend),
     { 0 },
 };

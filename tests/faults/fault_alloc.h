@@ -32,6 +32,20 @@
 #ifdef FA_WITH_SQLITE
 #include <sqlite3.h>
 #endif
+
+/* Of a library's allocations inside one call, a sweep fails the first, the last and every
+ * FA_LIB_STRIDE-th (fa_sampled); the sanitizer builds run several times slower and sample
+ * more sparsely. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define FA_LIB_STRIDE 32
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define FA_LIB_STRIDE 32
+#endif
+#endif
+#ifndef FA_LIB_STRIDE
+#define FA_LIB_STRIDE 8
+#endif
 #ifdef FA_WITH_OPENSSL
 #include <openssl/crypto.h>
 #endif

@@ -12,7 +12,8 @@
  *     committed its increment (a kill between commit and report cannot be told apart from one
  *     before the commit: that one step is all the ambiguity there is);
  *   - the hot key holds the last acknowledged overwrite (or the one in flight);
- *   - the key count agrees with the keys present.
+ *   - the key count agrees with the keys present, and the files (WAL included) pass
+ *     PRAGMA quick_check as the dead writer left them.
  * The kills are spread from "during the first open" (shard files being created) to "deep in
  * the write loop", from a fixed seed. At the end every key ever acknowledged is read again, and
  * damaged shard files (truncated, overwritten header) give CW_ECORRUPT with a clear message.
@@ -22,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,6 +116,25 @@ static int check_step(cw_cache *c, int step, int want, int *present)
     return 0;
 }
 
+/* PRAGMA quick_check on every shard file there is. */
+static int quick_check(const char *dir)
+{
+    char path[400];
+    for (int shard = 0; shard < 2; shard++) {
+        snprintf(path, sizeof path, "%s/cashews-%03d.db", dir, shard);
+        if (access(path, F_OK) != 0) continue; /* killed before it was made */
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        CHECK_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        CHECK_EQ_INT(sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL), SQLITE_OK);
+        CHECK_EQ_INT(sqlite3_step(st), SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(st, 0), "ok");
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    return 0;
+}
+
 static int killed_writers_lose_nothing_acknowledged(void)
 {
     char dir[256], err[CW_ERRMSG_SIZE] = "", path[400];
@@ -160,6 +181,7 @@ static int killed_writers_lose_nothing_acknowledged(void)
         while (read(p[0], &m, sizeof m) == sizeof m) CHECK(take(&m, acked, &intent, &last_ack, &acks) == 0);
         close(p[0]);
         if (last_ack < 0 && intent < 0) before_first_ack++;
+        CHECK(quick_check(dir) == 0); /* the files as the dead writer left them, WAL included */
         cw_cache *c = NULL;
         if (open_cache(dir, &c, err) != CW_OK) {
             fprintf(stderr, "round %d: reopen: %s\n", round, err);

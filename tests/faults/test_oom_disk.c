@@ -224,20 +224,6 @@ static int check_memory(long live0, sqlite3_int64 sq0, const char *what, long k)
     return 0;
 }
 
-/* Of SQLite's allocations inside one call, a sweep fails the first, the last and every
- * LIB_STRIDE-th (fault_alloc.h); libcashews's own allocations: every one. The sanitizer
- * builds run several times slower: a wider stride there. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define LIB_STRIDE 32
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define LIB_STRIDE 32
-#endif
-#endif
-#ifndef LIB_STRIDE
-#define LIB_STRIDE 8
-#endif
-
 /* A folder for the directories: on tmpfs when there is one, where fsync costs nothing (each
  * run creates shard files, which syncs them), else the usual test folder. */
 static int make_base(char *base, size_t size)
@@ -256,7 +242,7 @@ static int disk_open_survives_each_failed_allocation(void)
     CHECK(make_base(base, sizeof base) == 0);
     long total = -1, fails = 0;
     for (long k = -1; k < total || total < 0; k++) {
-        if (!fa_sampled(k, total, LIB_STRIDE)) continue;
+        if (!fa_sampled(k, total, FA_LIB_STRIDE)) continue;
         snprintf(dir, sizeof dir, "%s/%ld", base, k + 1);
         long live0 = fa_live();
         sqlite3_int64 sq0 = sqlite3_memory_used();
@@ -281,8 +267,8 @@ static int disk_open_survives_each_failed_allocation(void)
         cw_test_rmtree(dir);
     }
     printf("  open: %ld allocations, %ld failed once each (libcashews's all; of each SQLite call the first, last and 1 in %d)\n", total, fails,
-           LIB_STRIDE);
-    CHECK(total > 50 && fails > total / LIB_STRIDE / 2);
+           FA_LIB_STRIDE);
+    CHECK(total > 50 && fails > total / FA_LIB_STRIDE / 2);
     cw_test_rmtree(base);
     return 0;
 }
@@ -294,7 +280,7 @@ static int disk_commands_survive_each_failed_allocation(void)
     static model m;
     long total = -1, fails = 0;
     for (long k = -1; k < total || total < 0; k++) {
-        if (!fa_sampled(k, total, LIB_STRIDE)) continue;
+        if (!fa_sampled(k, total, FA_LIB_STRIDE)) continue;
         long live0 = fa_live();
         sqlite3_int64 sq0 = sqlite3_memory_used();
         cw_cache *c = NULL;
@@ -315,8 +301,8 @@ static int disk_commands_survive_each_failed_allocation(void)
         CHECK(check_memory(live0, sq0, "commands", k) == 0);
     }
     printf("  commands: %ld allocations, %ld failed once each (libcashews's all; of each SQLite call the first, last and 1 in %d)\n", total,
-           fails, LIB_STRIDE);
-    CHECK(total > 100 && fails > total / LIB_STRIDE / 2);
+           fails, FA_LIB_STRIDE);
+    CHECK(total > 100 && fails > total / FA_LIB_STRIDE / 2);
     return 0;
 }
 

@@ -123,7 +123,7 @@ cw_status cw_bloom_check(cw_func *f, const cw_arg *args, size_t nargs, int *mayb
     return check(f, args, nargs, maybe);
 }
 
-int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     int maybe = 0;
     cw_status st = check(f, args, nargs, &maybe);
@@ -131,5 +131,5 @@ int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
     if (st == CW_ENOMEM) return st;
     if (st == CW_OK && !maybe) return cw_value_set(out, "0", 1);
     if (st == CW_OK && f->no_check) return cw_value_set(out, "1", 1);
-    return cw__load(f, args, nargs, out, NULL);
+    return cw__load(f, args, nargs, out, NULL, from_cache);
 }

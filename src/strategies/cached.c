@@ -25,6 +25,7 @@ struct cw__flight {
     char *key;
     int done;
     int status;
+    int from_cache;
     int refs; /* the leader and every waiter */
     cw_value val;
 };
@@ -83,12 +84,17 @@ void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, i
     cw__detect_record(f->c, key, f->sname, ttl, from_cache, st);
 }
 
-int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_t *took_ms)
+static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+
+int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_t *took_ms,
+             int *from_cache)
 {
     int64_t t0 = f->time_cond_ms ? cw_cache_now_ms(f->c) : 0;
-    int st = f->wraps ? cw_func_call(f->wraps, args, nargs, out)
+    int fc = 0;
+    int st = f->wraps ? call_func(f->wraps, args, nargs, out, &fc)
                       : f->loader(f->loader_ud, args, nargs, out);
     if (took_ms) *took_ms = f->time_cond_ms ? cw_cache_now_ms(f->c) - t0 : 0;
+    if (from_cache) *from_cache = fc;
     return st;
 }
 
@@ -173,11 +179,13 @@ cw_status cw__store(cw_func *f, const char *key, const cw_value *val, int err, i
 }
 
 int cw__load_store(cw_func *f, const cw_arg *args, size_t nargs, const char *key, int64_t ttl_ms,
-                   int64_t refresh_after_ms, cw_value *out)
+                   int64_t refresh_after_ms, cw_value *out, int *from_cache)
 {
     int64_t took = 0;
-    int st = cw__load(f, args, nargs, out, &took);
-    int what = cw__decide(f, st, out, args, nargs, key, took);
+    int fc = 0;
+    int st = cw__load(f, args, nargs, out, &took, &fc);
+    if (from_cache) *from_cache = fc;
+    int what = fc ? 0 : cw__decide(f, st, out, args, nargs, key, took);
     if (what) {
         int64_t at = refresh_after_ms > 0 ? cw_cache_now_ms(f->c) + refresh_after_ms : 0;
         /* A failed store does not fail the call: the caller has its value. */
@@ -195,9 +203,10 @@ static void flight_free(cw__flight *fl)
     cw_free(fl);
 }
 
-int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_value *out)
+int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_value *out,
+                      int *from_cache)
 {
-    if (!f->single_flight) return fn(ctx, out);
+    if (!f->single_flight) return fn(ctx, out, from_cache);
     pthread_mutex_lock(&f->sf_mu);
     cw__flight *fl = f->flights;
     while (fl && strcmp(fl->key, key) != 0) fl = fl->next;
@@ -205,6 +214,7 @@ int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_v
         fl->refs++;
         while (!fl->done) pthread_cond_wait(&f->sf_cv, &f->sf_mu);
         int st = fl->status;
+        *from_cache = fl->from_cache;
         if (st == CW_OK && cw_value_set(out, fl->val.data, fl->val.len)) st = CW_ENOMEM;
         if (--fl->refs == 0) flight_free(fl);
         pthread_mutex_unlock(&f->sf_mu);
@@ -215,20 +225,21 @@ int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_v
     if (!fl) {
         /* No memory for the flight: run unprotected rather than fail. */
         pthread_mutex_unlock(&f->sf_mu);
-        return fn(ctx, out);
+        return fn(ctx, out, from_cache);
     }
     fl->refs = 1;
     fl->next = f->flights;
     f->flights = fl;
     pthread_mutex_unlock(&f->sf_mu);
 
-    int st = fn(ctx, out);
+    int st = fn(ctx, out, from_cache);
 
     pthread_mutex_lock(&f->sf_mu);
     for (cw__flight **pp = &f->flights; *pp; pp = &(*pp)->next)
         if (*pp == fl) { *pp = fl->next; break; }
     fl->done = 1;
     fl->status = st;
+    fl->from_cache = *from_cache;
     if (st == CW_OK && fl->refs > 1 && cw_value_set(&fl->val, out->data, out->len)) fl->status = CW_ENOMEM;
     if (--fl->refs == 0) flight_free(fl);
     else pthread_cond_broadcast(&f->sf_cv);
@@ -292,14 +303,13 @@ typedef struct simple_ctx {
     size_t nargs;
     const char *key;
     int64_t ttl_ms;
-    int from_cache;
 } simple_ctx;
 
-static int simple_fill(void *vctx, cw_value *out)
+static int simple_fill(void *vctx, cw_value *out, int *from_cache)
 {
     simple_ctx *x = vctx;
     cw_func *f = x->f;
-    if (!f->lock) return cw__load_store(f, x->args, x->nargs, x->key, x->ttl_ms, 0, out);
+    if (!f->lock) return cw__load_store(f, x->args, x->nargs, x->key, x->ttl_ms, 0, out, from_cache);
     /* lock=true: one loader per key across processes. Whoever waited re-reads the cache
      * first: the holder has usually stored the value by then. */
     cw__buf lk;
@@ -313,19 +323,19 @@ static int simple_fill(void *vctx, cw_value *out)
         int hit;
         st = cw__read(f, x->key, out, NULL, &hit);
         if (hit) {
-            x->from_cache = 1;
+            *from_cache = 1;
             goto done;
         }
     }
     /* Not taken after waiting its whole TTL, or the cache failed: load anyway. */
-    st = cw__load_store(f, x->args, x->nargs, x->key, x->ttl_ms, 0, out);
+    st = cw__load_store(f, x->args, x->nargs, x->key, x->ttl_ms, 0, out, from_cache);
 done:
     if (ls == CW_OK) cw_lock_release(&g);
     cw__buf_free(&lk);
     return st;
 }
 
-int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -334,22 +344,23 @@ int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
     if (st) goto done;
     st = cw__read(f, kb.p, out, NULL, &hit);
     if (hit) {
+        *from_cache = 1;
         cw__detect(f, kb.p, args, nargs, 1, st);
         goto done;
     }
     if (st) goto done;
-    simple_ctx x = { f, args, nargs, kb.p, 0, 0 };
+    simple_ctx x = { f, args, nargs, kb.p, 0 };
     if ((st = cw__ttl(f, args, nargs, &x.ttl_ms))) goto done;
-    st = cw__single_flight(f, kb.p, simple_fill, &x, out);
-    cw__detect(f, kb.p, args, nargs, x.from_cache, st);
+    st = cw__single_flight(f, kb.p, simple_fill, &x, out, from_cache);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st);
 done:
     cw__buf_free(&kb);
     return st;
 }
 
-static int no_cache_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+static int no_cache_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
-    return cw__load(f, args, nargs, out, NULL);
+    return cw__load(f, args, nargs, out, NULL, from_cache);
 }
 
 /* ---- creation ---- */
@@ -687,29 +698,38 @@ static int check_call(cw_func *f, const cw_arg *args, size_t nargs)
     return CW_OK;
 }
 
+/* Dispatch a checked call; *from_cache as for the strategies. */
+static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
+{
+    int st;
+    *from_cache = 0;
+    switch (f->strategy) {
+    case CW_SIMPLE: st = cw__simple_call(f, args, nargs, out, from_cache); break;
+    case CW_FAILOVER: st = cw__failover_call(f, args, nargs, out, from_cache); break;
+    case CW_HIT: st = cw__hit_call(f, args, nargs, out, from_cache); break;
+    case CW_EARLY: st = cw__early_call(f, args, nargs, out, from_cache); break;
+    case CW_SOFT: st = cw__soft_call(f, args, nargs, out, from_cache); break;
+    case CW_LOCKED: st = cw__locked_call(f, args, nargs, out, from_cache); break;
+    case CW_RATE_LIMIT: st = cw__rate_limit_call(f, args, nargs, out, from_cache); break;
+    case CW_SLICE_RATE_LIMIT: st = cw__slice_rate_limit_call(f, args, nargs, out, from_cache); break;
+    case CW_CIRCUIT_BREAKER: st = cw__circuit_call(f, args, nargs, out, from_cache); break;
+    case CW_BLOOM: st = cw__bloom_call(f, args, nargs, out, from_cache); break;
+    case CW_NO_CACHE: st = no_cache_call(f, args, nargs, out, from_cache); break;
+    default:
+        return cw__fail(f->c, CW_EINVAL, "%s is an iterator: call cw_func_iterate()", f->name);
+    }
+    if (st == CW_OK && f->ninval) cw__run_invalidate(f, args, nargs);
+    return st;
+}
+
 int cw_func_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
 {
     if (!f) return CW_EINVAL;
     if (!out) return cw__fail(f->c, CW_EINVAL, "%s: out is NULL", f->name);
     int st = check_call(f, args, nargs);
     if (st) return st;
-    switch (f->strategy) {
-    case CW_SIMPLE: st = cw__simple_call(f, args, nargs, out); break;
-    case CW_FAILOVER: st = cw__failover_call(f, args, nargs, out); break;
-    case CW_HIT: st = cw__hit_call(f, args, nargs, out); break;
-    case CW_EARLY: st = cw__early_call(f, args, nargs, out); break;
-    case CW_SOFT: st = cw__soft_call(f, args, nargs, out); break;
-    case CW_LOCKED: st = cw__locked_call(f, args, nargs, out); break;
-    case CW_RATE_LIMIT: st = cw__rate_limit_call(f, args, nargs, out); break;
-    case CW_SLICE_RATE_LIMIT: st = cw__slice_rate_limit_call(f, args, nargs, out); break;
-    case CW_CIRCUIT_BREAKER: st = cw__circuit_call(f, args, nargs, out); break;
-    case CW_BLOOM: st = cw__bloom_call(f, args, nargs, out); break;
-    case CW_NO_CACHE: st = no_cache_call(f, args, nargs, out); break;
-    case CW_ITERATOR:
-        return cw__fail(f->c, CW_EINVAL, "%s is an iterator: call cw_func_iterate()", f->name);
-    }
-    if (st == CW_OK && f->ninval) cw__run_invalidate(f, args, nargs);
-    return st;
+    int from_cache;
+    return call_func(f, args, nargs, out, &from_cache);
 }
 
 int cw_func_iterate(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud)

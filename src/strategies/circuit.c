@@ -34,7 +34,7 @@ static void open_breaker(cw_func *f, const char *key, cw__buf *tmp)
     }
 }
 
-int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb, tmp;
     cw__buf_init(&kb);
@@ -55,7 +55,7 @@ int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out
         }
         probing = 1;
     }
-    st = cw__load(f, args, nargs, out, NULL);
+    st = cw__load(f, args, nargs, out, NULL, from_cache);
     int failed = cw__code_in(f->errors, f->nerrors, st);
     int64_t total = 0, fails = 0;
     if (!suffixed(&tmp, kb.p, ":total"))

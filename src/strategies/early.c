@@ -27,16 +27,17 @@ static int64_t early_ms(const cw_func *f, int64_t ttl)
 }
 
 static int early_refresh(cw_func *f, const cw_arg *args, size_t nargs, const char *key,
-                         int64_t ttl, int64_t ems, cw_value *out)
+                         int64_t ttl, int64_t ems, cw_value *out, int *from_cache)
 {
-    return cw__load_store(f, args, nargs, key, ttl, ems, out);
+    return cw__load_store(f, args, nargs, key, ttl, ems, out, from_cache);
 }
 
 static void early_task_run(cw__task *t)
 {
     early_task *e = t->ctx;
     cw_value v = { 0 };
-    early_refresh(t->f, e->args, e->nargs, t->key, e->ttl_ms, e->early_ms, &v);
+    int fc;
+    early_refresh(t->f, e->args, e->nargs, t->key, e->ttl_ms, e->early_ms, &v, &fc);
     cw_value_free(&v);
 }
 
@@ -86,7 +87,8 @@ static int maybe_refresh(cw_func *f, const cw_arg *args, size_t nargs, const cha
     } else if (st == CW_ENOTSUP) {
         /* Arguments that cannot outlive the call: refresh here, hand out the new value. */
         cw_value v = { 0 };
-        if (early_refresh(f, args, nargs, key, ttl, ems, &v) == CW_OK && cw_value_set(out, v.data, v.len) == CW_OK)
+        int fc;
+        if (early_refresh(f, args, nargs, key, ttl, ems, &v, &fc) == CW_OK && cw_value_set(out, v.data, v.len) == CW_OK)
             inline_done = 1;
         cw_value_free(&v);
     }
@@ -105,13 +107,13 @@ typedef struct early_ctx {
     int64_t ttl, ems;
 } early_ctx;
 
-static int early_fill(void *vctx, cw_value *out)
+static int early_fill(void *vctx, cw_value *out, int *from_cache)
 {
     early_ctx *x = vctx;
-    return early_refresh(x->f, x->args, x->nargs, x->key, x->ttl, x->ems, out);
+    return early_refresh(x->f, x->args, x->nargs, x->key, x->ttl, x->ems, out, from_cache);
 }
 
-int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -128,13 +130,14 @@ int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
         if (m.refresh_at_ms && cw_cache_now_ms(f->c) >= m.refresh_at_ms)
             fresh = maybe_refresh(f, args, nargs, kb.p, ttl, ems, out);
         if (fresh) st = CW_OK;
+        *from_cache = !fresh;
         cw__detect(f, kb.p, args, nargs, !fresh, st);
         goto done;
     }
     if (st) goto done;
     early_ctx x = { f, args, nargs, kb.p, ttl, ems };
-    st = cw__single_flight(f, kb.p, early_fill, &x, out);
-    cw__detect(f, kb.p, args, nargs, 0, st);
+    st = cw__single_flight(f, kb.p, early_fill, &x, out, from_cache);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st);
 done:
     cw__buf_free(&kb);
     return st;

@@ -5,7 +5,7 @@
  */
 #include "strategies/strategy.h"
 
-int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -13,12 +13,13 @@ int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *ou
     int st = cw__key(f, args, nargs, &kb);
     if (!st) st = cw__ttl(f, args, nargs, &ttl);
     if (st) goto done;
-    st = cw__load(f, args, nargs, out, &took);
+    st = cw__load(f, args, nargs, out, &took, from_cache);
     if (st == CW_OK) {
-        /* Only values: a stored error would be served as a fallback "good" result. */
-        if (cw__decide(f, st, out, args, nargs, kb.p, took) == 1)
+        /* Only values: a stored error would be served as a fallback "good" result. And only
+         * a loader's: a value the wrapped function served from its cache is not stored again. */
+        if (!*from_cache && cw__decide(f, st, out, args, nargs, kb.p, took) == 1)
             cw__store(f, kb.p, out, 0, ttl, 0, args, nargs);
-        cw__detect(f, kb.p, args, nargs, 0, st);
+        cw__detect(f, kb.p, args, nargs, *from_cache, st);
         goto done;
     }
     if (!cw__code_in(f->errors, f->nerrors, st)) goto done;
@@ -32,6 +33,7 @@ int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *ou
         hit = gs == CW_OK && err == 0;
     }
     st = hit ? CW_OK : failed;
+    *from_cache = hit;
     cw__detect(f, kb.p, args, nargs, hit, st);
 done:
     cw__buf_free(&kb);

@@ -16,11 +16,11 @@ typedef struct hit_task {
 
 /* Load and, when the conditions allow, store the value and reset the counter. */
 static int hit_refresh(cw_func *f, const cw_arg *args, size_t nargs, const char *key, int64_t ttl,
-                       cw_value *out)
+                       cw_value *out, int *from_cache)
 {
     int64_t took = 0;
-    int st = cw__load(f, args, nargs, out, &took);
-    int what = cw__decide(f, st, out, args, nargs, key, took);
+    int st = cw__load(f, args, nargs, out, &took, from_cache);
+    int what = *from_cache ? 0 : cw__decide(f, st, out, args, nargs, key, took);
     if (what) {
         cw__buf ck;
         cw__buf_init(&ck);
@@ -35,7 +35,8 @@ static void hit_task_run(cw__task *t)
 {
     hit_task *h = t->ctx;
     cw_value v = { 0 };
-    hit_refresh(t->f, h->args, h->nargs, t->key, h->ttl_ms, &v);
+    int fc;
+    hit_refresh(t->f, h->args, h->nargs, t->key, h->ttl_ms, &v, &fc);
     cw_value_free(&v);
 }
 
@@ -68,7 +69,8 @@ static void start_refresh(cw_func *f, const cw_arg *args, size_t nargs, const ch
     cw_free(h);
     if (st == CW_ENOTSUP) {
         cw_value v = { 0 };
-        hit_refresh(f, args, nargs, key, ttl, &v);
+        int fc;
+        hit_refresh(f, args, nargs, key, ttl, &v, &fc);
         cw_value_free(&v);
     }
 }
@@ -81,13 +83,13 @@ typedef struct hit_ctx {
     int64_t ttl;
 } hit_ctx;
 
-static int hit_fill(void *vctx, cw_value *out)
+static int hit_fill(void *vctx, cw_value *out, int *from_cache)
 {
     hit_ctx *x = vctx;
-    return hit_refresh(x->f, x->args, x->nargs, x->key, x->ttl, out);
+    return hit_refresh(x->f, x->args, x->nargs, x->key, x->ttl, out, from_cache);
 }
 
-int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb, ck;
     cw__buf_init(&kb);
@@ -104,12 +106,13 @@ int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
     if (cw_incr(f->c, ck.p, 1, ttl, &hits) != CW_OK) hits = 0;
     if (hit && hits > 0 && hits <= f->cache_hits) {
         if (f->update_after && hits == f->update_after) start_refresh(f, args, nargs, kb.p, ttl);
+        *from_cache = 1;
         cw__detect(f, kb.p, args, nargs, 1, st);
         goto done;
     }
     hit_ctx x = { f, args, nargs, kb.p, ttl };
-    st = cw__single_flight(f, kb.p, hit_fill, &x, out);
-    cw__detect(f, kb.p, args, nargs, 0, st);
+    st = cw__single_flight(f, kb.p, hit_fill, &x, out, from_cache);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st);
 done:
     cw__buf_free(&kb);
     cw__buf_free(&ck);

@@ -7,7 +7,7 @@
  */
 #include "strategies/strategy.h"
 
-int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -16,9 +16,9 @@ int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
     cw_lock_guard g;
     st = cw_lock(f->c, kb.p, f->ttl_ms, f->no_wait ? 0 : f->ttl_ms, &g);
     if (st) goto done;
-    st = cw__load(f, args, nargs, out, NULL);
+    st = cw__load(f, args, nargs, out, NULL, from_cache);
     cw_lock_release(&g);
-    cw__detect(f, kb.p, args, nargs, 0, st);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st);
 done:
     cw__buf_free(&kb);
     return st;

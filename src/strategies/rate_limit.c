@@ -22,7 +22,7 @@ static int refuse(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
                     (long long)f->limit, (long long)f->period_ms);
 }
 
-int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -36,13 +36,14 @@ int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *
         st = refuse(f, args, nargs, out);
         goto done;
     }
-    st = cw__load(f, args, nargs, out, NULL);
+    st = cw__load(f, args, nargs, out, NULL, from_cache);
 done:
     cw__buf_free(&kb);
     return st;
 }
 
-int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
+int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
+                              int *from_cache)
 {
     cw__buf kb;
     cw__buf_init(&kb);
@@ -54,7 +55,7 @@ int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_v
         st = refuse(f, args, nargs, out);
         goto done;
     }
-    st = cw__load(f, args, nargs, out, NULL);
+    st = cw__load(f, args, nargs, out, NULL, from_cache);
 done:
     cw__buf_free(&kb);
     return st;

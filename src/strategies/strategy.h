@@ -258,8 +258,12 @@ cw_status cw__key_suffix(cw__buf *kb, const char *key, const char *suffix);
 /* TTL of this call. */
 cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms);
 
-/* Run the loader (or the wrapped function); *took_ms is its duration on the cache's clock. */
-int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_t *took_ms);
+/* Run the loader (or the wrapped function); *took_ms is its duration on the cache's clock.
+ * *from_cache (may be NULL) is 1 when the wrapped function served the value from its own
+ * cache rather than from a loader: such a value is never stored again (the seed stores only
+ * what a loader produced). */
+int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_t *took_ms,
+             int *from_cache);
 
 /* Read the cached outcome of @key: *hit = 1 with the value in @out (returns CW_OK or a
  * cached error), or *hit = 0 (returns CW_OK; out may have been clobbered). Failures of the
@@ -276,14 +280,16 @@ cw_status cw__store(cw_func *f, const char *key, const cw_value *val, int err, i
 /* Store bytes as they are with @codec in the envelope, with the function's tags. */
 cw_status cw__store_bytes(cw_func *f, const char *key, const void *data, size_t len, uint8_t codec,
                           int64_t ttl_ms, int64_t refresh_at_ms, const cw_arg *args, size_t nargs);
-/* Load, decide, store: the miss path shared by the caching strategies. */
+/* Load, decide, store: the miss path shared by the caching strategies. *from_cache as for
+ * cw__load (then nothing is stored). */
 int cw__load_store(cw_func *f, const cw_arg *args, size_t nargs, const char *key, int64_t ttl_ms,
-                   int64_t refresh_after_ms, cw_value *out);
+                   int64_t refresh_after_ms, cw_value *out, int *from_cache);
 
-/* Single flight: run fn(ctx, out) once per key among concurrent callers of f; the others
- * wait and get a copy of its outcome. */
-typedef int (*cw__sf_fn)(void *ctx, cw_value *out);
-int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_value *out);
+/* Single flight: run fn(ctx, out, from_cache) once per key among concurrent callers of f;
+ * the others wait and get a copy of its outcome (value, status and from_cache). */
+typedef int (*cw__sf_fn)(void *ctx, cw_value *out, int *from_cache);
+int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_value *out,
+                      int *from_cache);
 
 /* Is @code in the list (NULL list: every non-OK code)? */
 int cw__code_in(const int *codes, size_t n, int code);
@@ -296,17 +302,20 @@ void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, i
 cw_status cw__args_clone(const cw_arg *args, size_t nargs, cw_arg **out);
 void cw__args_free(cw_arg *args, size_t nargs);
 
-/* ---- strategies ---- */
-int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__soft_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
-int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
+/* ---- strategies ----
+ * Each sets *from_cache (never NULL) to 1 when @out came from a cache (its own or, for
+ * the strategies that only pass the loader's value on, the wrapped function's), else 0. */
+int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__soft_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
+                              int *from_cache);
+int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
 cw_status cw__bloom_setup(cw_func *f, const cw_func_options *o);
 int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn,
                                 void *ud);

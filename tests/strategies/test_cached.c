@@ -303,6 +303,40 @@ static int stacking_and_loader_adapter(void)
     return 0;
 }
 
+/* The seed stores only what a loader produced: a value the wrapped function served from its
+ * own cache is passed on, never stored again by the outer layer. */
+static int stacked_layers_store_only_loader_values(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    cw_func *inner = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "id", .key = "in:{id}", .ttl = "1m");
+    CHECK(inner);
+    cw_func *outer = cw_func_make(c, &(cw_func_options){ .wraps = inner, .key = "out:{id}", .ttl = "1h" });
+    CHECK(outer);
+    cw_value v = { 0 };
+    CHECK_CALL_VAL(inner, v, "v1:4", CW_ARG_INT(4));
+    cw_detector d = { 0 };
+    CHECK_OK(cw_detect_begin(c, &d));
+    CHECK_CALL_VAL(outer, v, "v1:4", CW_ARG_INT(4)); /* served by the inner cache */
+    CHECK_OK(cw_detect_end(c));
+    CHECK_EQ_INT(cw_exists(c, "out:4"), CW_NOTFOUND);
+    CHECK_EQ_INT(d.ncalls, 2);
+    CHECK_STR(d.calls[1].key, "out:4");
+    CHECK_EQ_INT(d.calls[1].from_cache, 1); /* the outer call too was answered from a cache */
+    cw_detector_free(&d);
+    /* When the inner layer loads, both layers store. */
+    CHECK_CALL_VAL(outer, v, "v2:5", CW_ARG_INT(5));
+    CHECK_OK(cw_exists(c, "in:5"));
+    CHECK_OK(cw_exists(c, "out:5"));
+    CHECK_EQ_INT(atomic_load(&n.calls), 2);
+    cw_value_free(&v);
+    cw_func_free(outer);
+    cw_func_free(inner);
+    cw_cache_free(c);
+    return 0;
+}
+
 static int creation_errors_name_the_problem(void)
 {
     cw_fake_clock fc;
@@ -447,6 +481,7 @@ static const cw_test tests[] = {
     CW_TEST(codecs),
     CW_TEST(lock_true_runs_one_loader_and_unlocks),
     CW_TEST(stacking_and_loader_adapter),
+    CW_TEST(stacked_layers_store_only_loader_values),
     CW_TEST(creation_errors_name_the_problem),
     CW_TEST(invalidate_further_and_invalidate),
     CW_TEST(disabled_cache_still_answers),

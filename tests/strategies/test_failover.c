@@ -90,7 +90,34 @@ static int failover_over_slice_rate_limit(void)
     return 0;
 }
 
+/* failover over a simple cache: a value the inner cache served is not written to the fail
+ * key (the seed's failover stores only values that came from the loader). */
+static int failover_does_not_store_inner_hits(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    cw_func *inner = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "id", .key = "in:{id}", .ttl = "1m");
+    CHECK(inner);
+    cw_func *fo = cw_func_make(c, &(cw_func_options){ .strategy = CW_FAILOVER, .wraps = inner,
+                                                      .key = "f:{id}", .ttl = "1h" });
+    CHECK(fo);
+    cw_value v = { 0 };
+    CHECK_CALL_VAL(inner, v, "v1:1", CW_ARG_INT(1));
+    CHECK_CALL_VAL(fo, v, "v1:1", CW_ARG_INT(1));
+    CHECK_EQ_INT(cw_exists(c, "fail:f:1"), CW_NOTFOUND);
+    cw_fake_clock_advance(&fc, 60001); /* the inner value expired: the loader answers, stored */
+    CHECK_CALL_VAL(fo, v, "v2:1", CW_ARG_INT(1));
+    CHECK_OK(cw_exists(c, "fail:f:1"));
+    cw_value_free(&v);
+    cw_func_free(fo);
+    cw_func_free(inner);
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
+    CW_TEST(failover_does_not_store_inner_hits),
     CW_TEST(serves_last_good_value_on_listed_errors),
     CW_TEST(default_errors),
     CW_TEST(failover_over_slice_rate_limit),

@@ -241,8 +241,9 @@ CW_API void cw_func_free(cw_func *f);
  * @out: caller-owned, reused when big enough (the hit path allocates nothing when it fits).
  * Return: CW_OK with the value in @out; the loader's error (also a cached one); CW_EINVAL
  * (wrong argument count, a nested field the object lacks); CW_ELOCKED, CW_ERATELIMIT,
- * CW_ECIRCUITOPEN from those strategies; CW_ENOMEM. Backend failures on the cache's side do
- * not fail the call: the loader runs instead (see cw_cache_errmsg()).
+ * CW_ECIRCUITOPEN from those strategies; CW_ESTATE when no backend serves the key (no
+ * cw_cache_setup() for it: the loader does not run); CW_ENOMEM. Backend failures on the
+ * cache's side do not fail the call: the loader runs instead (see cw_cache_errmsg()).
  * Thread safety: any thread, concurrently. */
 CW_API int cw_func_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out);
 

@@ -128,7 +128,10 @@ int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, 
     int maybe = 0;
     cw_status st = check(f, args, nargs, &maybe);
     /* A filter the cache cannot read answers nothing: ask the loader. */
-    if (st == CW_ENOMEM) return st;
+    if (st != CW_OK) {
+        cw_status why = cw__cache_failed(f, f->bloom_key, st);
+        if (why) return why;
+    }
     if (st == CW_OK && !maybe) return cw_value_set(out, "0", 1);
     if (st == CW_OK && f->no_check) return cw_value_set(out, "1", 1);
     return cw__load(f, args, nargs, out, NULL, from_cache);

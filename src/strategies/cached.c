@@ -98,6 +98,20 @@ int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_
     return st;
 }
 
+cw_status cw__routed(cw_func *f, const char *key)
+{
+    if (*cw__backend_scheme(f->c, key)) return CW_OK;
+    return cw__fail(f->c, CW_ESTATE,
+                    "%s: no backend serves key \"%.64s\": call cw_cache_setup() for it (a cached"
+                    " function does not run uncached)", f->name, key);
+}
+
+CW__COLD cw_status cw__cache_failed(cw_func *f, const char *key, cw_status st)
+{
+    if (st == CW_ENOMEM) return st;
+    return cw__routed(f, key);
+}
+
 int cw__read(cw_func *f, const char *key, cw_value *out, cw__env_meta *meta, int *hit)
 {
     *hit = 0;
@@ -106,7 +120,7 @@ int cw__read(cw_func *f, const char *key, cw_value *out, cw__env_meta *meta, int
     cw__env_meta m;
     cw_status st = cw__get_meta(f->c, key, out, &m);
     /* A cache that fails (down, disabled) is a miss: the loader still answers. */
-    if (st != CW_OK) return st == CW_ENOMEM ? CW_ENOMEM : CW_OK;
+    if (st != CW_OK) return st == CW_NOTFOUND ? CW_OK : cw__cache_failed(f, key, st);
     if (meta) *meta = m;
     if (m.codec == CW__CODEC_RAW) {
         *hit = 1;

@@ -40,6 +40,7 @@ int cw__circuit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out
     cw__buf_init(&kb);
     cw__buf_init(&tmp);
     int st = cw__key(f, args, nargs, &kb);
+    if (!st) st = cw__routed(f, kb.p);
     if (st) goto done;
     if (!suffixed(&tmp, kb.p, ":open") && cw_exists(f->c, tmp.p) == CW_OK) {
         st = cw__fail(f->c, CW_ECIRCUITOPEN, "%s: circuit breaker \"%s\" is open", f->name, kb.p);

@@ -12,6 +12,7 @@ int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *ou
     int64_t ttl = 0, took = 0;
     int st = cw__key(f, args, nargs, &kb);
     if (!st) st = cw__ttl(f, args, nargs, &ttl);
+    if (!st) st = cw__routed(f, kb.p);
     if (st) goto done;
     st = cw__load(f, args, nargs, out, &took, from_cache);
     if (st == CW_OK) {

@@ -61,7 +61,8 @@ int cw_emit(cw_emitter *em, const void *chunk, size_t len)
     return CW_OK;
 }
 
-/* Replay: 1 when served from the cache (status in *st), 0 when it must load. */
+/* Replay: 1 when served from the cache (status in *st), 0 when it must load, -1 when the
+ * call fails (*st: the cache cannot serve the key at all, or out of memory). */
 static int replay(cw_func *f, const char *key, cw_chunk_fn fn, void *ud, int *st)
 {
     cw_value v = { 0 };
@@ -69,6 +70,11 @@ static int replay(cw_func *f, const char *key, cw_chunk_fn fn, void *ud, int *st
     cw__buf_init(&kb);
     int hit = 0, served = 0;
     int r = cw__read(f, key, &v, NULL, &hit);
+    if (!hit && r != CW_OK) {
+        *st = r;
+        cw_value_free(&v);
+        return -1;
+    }
     long long count = hit && r == CW_OK && v.data ? strtoll((const char *)v.data, NULL, 10) : 0;
     for (long long i = 0; i < count; i++) {
         int chit = 0;
@@ -94,7 +100,9 @@ int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw
     int st = cw__key(f, args, nargs, &kb);
     if (!st) st = cw__ttl(f, args, nargs, &ttl);
     if (st) goto done;
-    if (replay(f, kb.p, fn, ud, &st)) {
+    int served = replay(f, kb.p, fn, ud, &st);
+    if (served < 0) goto done;
+    if (served) {
         cw__detect(f, kb.p, args, nargs, 1, st);
         goto done;
     }

@@ -30,7 +30,9 @@ int cw__rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *
     int st = cw__key(f, args, nargs, &kb);
     if (st) goto done;
     /* A failing cache lets the call through: the limit protects, it must not break. */
-    if (cw_incr(f->c, kb.p, 1, f->period_ms, &count) != CW_OK) count = 0;
+    cw_status cs = cw_incr(f->c, kb.p, 1, f->period_ms, &count);
+    if (cs != CW_OK && (st = cw__cache_failed(f, kb.p, cs))) goto done;
+    if (cs != CW_OK) count = 0;
     if (count > f->limit) {
         if (f->ttl_ms > 0 && count == f->limit + 1) cw_expire(f->c, kb.p, f->ttl_ms);
         st = refuse(f, args, nargs, out);
@@ -50,7 +52,9 @@ int cw__slice_rate_limit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_v
     int64_t count = 0;
     int st = cw__key(f, args, nargs, &kb);
     if (st) goto done;
-    if (cw_slice_incr(f->c, kb.p, f->period_ms, f->limit + 1, f->period_ms, &count) != CW_OK) count = 0;
+    cw_status cs = cw_slice_incr(f->c, kb.p, f->period_ms, f->limit + 1, f->period_ms, &count);
+    if (cs != CW_OK && (st = cw__cache_failed(f, kb.p, cs))) goto done;
+    if (cs != CW_OK) count = 0;
     if (count > f->limit) {
         st = refuse(f, args, nargs, out);
         goto done;

@@ -271,6 +271,14 @@ int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_
  * scope open on the cache. */
 int cw__read(cw_func *f, const char *key, cw_value *out, cw__env_meta *meta, int *hit);
 
+/* A cache operation of @f on @key failed with @st: CW_OK when the call goes on without the
+ * cache (an outage or a disabled command: the loader answers), else the status the call
+ * fails with: CW_ENOMEM, or CW_ESTATE when no backend serves @key (a misconfiguration, not
+ * an outage: a cached function never runs silently uncached). */
+cw_status cw__cache_failed(cw_func *f, const char *key, cw_status st);
+/* CW_OK when a backend serves @key, else CW_ESTATE with the reason. */
+cw_status cw__routed(cw_func *f, const char *key);
+
 /* Decide what of a loader outcome to store: 0 nothing, 1 the value, 2 the error. */
 int cw__decide(cw_func *f, int st, const cw_value *val, const cw_arg *args, size_t nargs,
                const char *key, int64_t took_ms);

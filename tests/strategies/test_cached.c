@@ -452,6 +452,60 @@ static int disabled_cache_still_answers(void)
     return 0;
 }
 
+static int one_chunk(void *ud, const cw_arg *args, size_t nargs, cw_emitter *em)
+{
+    atomic_fetch_add(&((counter *)ud)->calls, 1);
+    return cw_emit(em, "c", 1);
+}
+
+static int ignore_chunk(void *ud, const void *chunk, size_t len) { return 0; }
+
+/* A key no backend serves is a misconfiguration, not an outage: every strategy fails with
+ * CW_ESTATE and the loader does not run (before, it ran and returned OK, never caching). */
+static int no_backend_for_the_key_fails(void)
+{
+    cw_fake_clock fc;
+    cw_fake_clock_init(&fc);
+    cw_cache_options co = { .clock = cw_fake_clock_now, .clock_ud = &fc };
+    cw_cache *c = NULL;
+    CHECK_OK(cw_cache_new(&c, &co));
+    CHECK_OK(cw_cache_setup(c, "mem://", &(cw_setup_options){ .prefix = "app:" }, NULL));
+    counter n = { 0 };
+    static const cw_strategy strategies[] = { CW_SIMPLE, CW_FAILOVER, CW_HIT, CW_EARLY, CW_SOFT,
+                                              CW_LOCKED, CW_RATE_LIMIT, CW_SLICE_RATE_LIMIT,
+                                              CW_CIRCUIT_BREAKER, CW_BLOOM };
+    cw_value v = { 0 };
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        cw_func_options o = { .strategy = strategies[i], .loader = count_loader, .loader_ud = &n,
+                              .args = "id", .key = "other:{id}", .prefix = "", .ttl = "1h",
+                              .cache_hits = 3, .limit = 5, .period = "1m", .errors_rate = 50,
+                              .capacity = 100 };
+        cw_func *f = cw_func_make(c, &o);
+        CHECK(f);
+        int st = CW_CALL(f, &v, CW_ARG_INT(1));
+        if (st != CW_ESTATE || !strstr(cw_cache_errmsg(c), "no backend")) {
+            fprintf(stderr, "strategy %d: %d \"%s\"\n", (int)strategies[i], st, cw_cache_errmsg(c));
+            return 1;
+        }
+        cw_func_free(f);
+    }
+    cw_func *it = cw_func_make(c, &(cw_func_options){ .strategy = CW_ITERATOR, .iter_loader = one_chunk,
+                                                      .loader_ud = &n, .key = "other:it", .ttl = "1h" });
+    CHECK(it);
+    CHECK_ST(cw_func_iterate(it, NULL, 0, ignore_chunk, NULL), CW_ESTATE);
+    cw_func_free(it);
+    CHECK_EQ_INT(atomic_load(&n.calls), 0);
+    /* The same function keyed under the prefix works. */
+    cw_func *ok = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "id", .key = "app:{id}", .ttl = "1h");
+    CHECK(ok);
+    CHECK_CALL_VAL(ok, v, "v1:1", CW_ARG_INT(1));
+    CHECK_CALL_VAL(ok, v, "v1:1", CW_ARG_INT(1));
+    cw_value_free(&v);
+    cw_func_free(ok);
+    cw_cache_free(c);
+    return 0;
+}
+
 static int value_buffer_is_reused(void)
 {
     cw_fake_clock fc;
@@ -486,6 +540,7 @@ static const cw_test tests[] = {
     CW_TEST(invalidate_further_and_invalidate),
     CW_TEST(disabled_cache_still_answers),
     CW_TEST(value_buffer_is_reused),
+    CW_TEST(no_backend_for_the_key_fails),
     { 0 },
 };
 

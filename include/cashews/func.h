@@ -199,7 +199,7 @@ typedef struct cw_func_options {
     int64_t update_after;     /* hit: refresh in the background at this hit (0: never) */
     const char *early_ttl;    /* early: refresh once this old (NULL: a third of the TTL) */
     const char *soft_ttl;     /* soft: recompute once this old (NULL: a third of the TTL) */
-    int no_wait;              /* locked: fail with CW_ELOCKED instead of waiting */
+    int no_wait;              /* locked: fail with CW_ELOCKED instead of waiting (.lock_wait) */
 
     int64_t limit;            /* rate limits: calls allowed per period (> 0) */
     const char *period;       /* rate limits and circuit_breaker: the window */
@@ -216,6 +216,14 @@ typedef struct cw_func_options {
                                  2^32 bits (about 4.4e8 elements at 1%), else CW_EINVAL */
     double false_positives;   /* bloom: percent (0: 1) */
     int no_check;             /* bloom: answer "maybe" without calling the loader */
+
+    /* locked and .lock: how long a caller waits for a lock another holds (the seed's
+     * wait=True), then CW_ELOCKED (locked) or loads anyway (.lock). NULL: twice the lock's
+     * TTL, so a waiter that started with a holder that died takes the expired lock. */
+    const char *lock_wait;
+    /* locked and .lock: the pause between attempts while waiting (the seed's step /
+     * check_interval). NULL: 1 ms, doubling up to 64 ms. */
+    const char *lock_step;
 } cw_func_options;
 
 /** cw_func_new() - Create a cached function on @c.

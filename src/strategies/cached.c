@@ -332,7 +332,7 @@ static int simple_fill(void *vctx, cw_value *out, int *from_cache)
     if (st) return st;
     int64_t lttl = f->lock_ttl_ms ? f->lock_ttl_ms : x->ttl_ms > 0 ? x->ttl_ms : 10000;
     cw_lock_guard g;
-    cw_status ls = cw_lock(f->c, lk.p, lttl, lttl, &g);
+    cw_status ls = cw__func_lock(f, lk.p, lttl, &g);
     if (ls == CW_OK || ls == CW_ELOCKED) {
         int hit;
         st = cw__read(f, x->key, out, NULL, &hit);
@@ -341,7 +341,7 @@ static int simple_fill(void *vctx, cw_value *out, int *from_cache)
             goto done;
         }
     }
-    /* Not taken after waiting its whole TTL, or the cache failed: load anyway. */
+    /* Not taken after waiting (.lock_wait), or the cache failed: load anyway. */
     st = cw__load_store(f, x->args, x->nargs, x->key, x->ttl_ms, 0, out, from_cache);
 done:
     if (ls == CW_OK) cw_lock_release(&g);
@@ -517,6 +517,8 @@ static cw_status build(cw_func *f, const cw_func_options *o)
         return cw__fail(c, CW_EINVAL, "%s: a %s cache needs a TTL (.ttl, .ttl_ms or .ttl_fn)", fname, f->sname);
     if ((st = parse_ms(c, fname, "time_condition", o->time_condition, &f->time_cond_ms)) ||
         (st = parse_ms(c, fname, "lock_ttl", o->lock_ttl, &f->lock_ttl_ms)) ||
+        (st = parse_ms(c, fname, "lock_wait", o->lock_wait, &f->lock_wait_ms)) ||
+        (st = parse_ms(c, fname, "lock_step", o->lock_step, &f->lock_step_ms)) ||
         (st = parse_ms(c, fname, "early_ttl", o->early_ttl, &f->early_ttl_ms)) ||
         (st = parse_ms(c, fname, "soft_ttl", o->soft_ttl, &f->soft_ttl_ms)) ||
         (st = parse_ms(c, fname, "period", o->period, &f->period_ms)) ||

@@ -225,6 +225,8 @@ struct cw_func {
 
     int lock;
     int64_t lock_ttl_ms; /* 0: the call's TTL */
+    int64_t lock_wait_ms; /* 0: twice the lock's TTL */
+    int64_t lock_step_ms; /* 0: 1 ms doubling to 64 ms */
     int single_flight;
     uint8_t codec;
 
@@ -298,6 +300,10 @@ int cw__load_store(cw_func *f, const cw_arg *args, size_t nargs, const char *key
 typedef int (*cw__sf_fn)(void *ctx, cw_value *out, int *from_cache);
 int cw__single_flight(cw_func *f, const char *key, cw__sf_fn fn, void *ctx, cw_value *out,
                       int *from_cache);
+
+/* Take the lock @key for @ttl_ms as @f's options say (.no_wait, .lock_wait, .lock_step):
+ * CW_OK (release @g with cw_lock_release()), CW_ELOCKED, or what cw_lock() failed with. */
+cw_status cw__func_lock(cw_func *f, const char *key, int64_t ttl_ms, cw_lock_guard *g);
 
 /* Is @code in the list (NULL list: every non-OK code)? */
 int cw__code_in(const int *codes, size_t n, int code);

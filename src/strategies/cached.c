@@ -579,6 +579,8 @@ static cw_status build(cw_func *f, const cw_func_options *o)
         if (!f->period_ms) return cw__fail(c, CW_EINVAL, "%s: a rate limit needs a period", fname);
         if (o->ttl_fn) return cw__fail(c, CW_EINVAL, "%s: the ban takes a fixed TTL", fname);
         if (f->ttl_ms == CW_NO_EXPIRY) return cw__fail(c, CW_EINVAL, "%s: the ban needs a finite TTL", fname);
+        /* The fixed window bans for .ttl, by default the period (the seed's ttl or period). */
+        if (o->strategy == CW_RATE_LIMIT && !f->ttl_ms) f->ttl_ms = f->period_ms;
         f->limit = o->limit;
         f->action = o->action;
         f->action_ud = o->action_ud;

@@ -4,8 +4,8 @@
  *
  * Fixed window (rate_limit): KEY counts calls with cw_incr, created with the period as TTL,
  * so the window starts at the first call. Past .limit calls the call is refused; the call
- * that first goes over the limit stretches the key's TTL to the ban (.ttl), so the counter,
- * and the refusal, last that long.
+ * that first goes over the limit stretches the key's TTL to the ban (.ttl, by default the
+ * period, as the seed), so the counter, and the refusal, last that long.
  *
  * Sliding window (slice_rate_limit): cw_slice_incr records the call's instant in KEY unless
  * limit + 1 instants already sit in the last period (the seed's maxvalue=limit+1); more than

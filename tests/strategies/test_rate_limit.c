@@ -50,6 +50,32 @@ static int ban_lasts_the_ttl(void)
     return 0;
 }
 
+/* Without .ttl the ban lasts the period (the seed's ttl = ttl or period), counted from the
+ * first refused call, not from the start of the window. */
+static int ban_defaults_to_the_period(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    cw_func *f = CW_FUNC(c, count_loader, .strategy = CW_RATE_LIMIT, .loader_ud = &n, .key = "p", .limit = 2,
+                         .period = "1m");
+    CHECK(f);
+    cw_value v = { 0 };
+    CHECK_OK(cw_func_call(f, NULL, 0, &v));
+    CHECK_OK(cw_func_call(f, NULL, 0, &v));
+    cw_fake_clock_advance(&fc, 50000);
+    CHECK_ST(cw_func_call(f, NULL, 0, &v), CW_ERATELIMIT); /* banned until 50 s + 1 min */
+    cw_fake_clock_advance(&fc, 15000);                     /* the window is over, the ban not */
+    CHECK_ST(cw_func_call(f, NULL, 0, &v), CW_ERATELIMIT);
+    cw_fake_clock_advance(&fc, 45000);
+    CHECK_OK(cw_func_call(f, NULL, 0, &v));
+    CHECK_EQ_INT(atomic_load(&n.calls), 3);
+    cw_value_free(&v);
+    cw_func_free(f);
+    cw_cache_free(c);
+    return 0;
+}
+
 static int slow_down(void *ud, const cw_arg *args, size_t nargs, cw_value *out)
 {
     (*(int *)ud)++;
@@ -111,6 +137,7 @@ static int sliding_window(void)
 static const cw_test tests[] = {
     CW_TEST(fixed_window),
     CW_TEST(ban_lasts_the_ttl),
+    CW_TEST(ban_defaults_to_the_period),
     CW_TEST(action_instead_of_error),
     CW_TEST(sliding_window),
     { 0 },

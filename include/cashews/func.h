@@ -178,7 +178,8 @@ typedef struct cw_func_options {
     const char *const *tags;     /* tag templates ("items", "page:{page}") */
     size_t ntags;
 
-    int lock;                    /* one loader per key across processes; others wait for it */
+    int lock;                    /* one loader per key across processes; others wait for it.
+                                    Needs an expiry: a TTL other than CW_NO_EXPIRY, or .lock_ttl */
     const char *lock_ttl;        /* NULL: the TTL */
     int no_single_flight;        /* default: concurrent misses of a key in this process share
                                     one loader call (the seed's thunder protection) */
@@ -214,7 +215,8 @@ typedef struct cw_func_options {
 
     int64_t capacity;         /* bloom: expected elements (> 0); the filter's bitmap must fit
                                  2^32 bits (about 4.4e8 elements at 1%), else CW_EINVAL */
-    double false_positives;   /* bloom: percent (0: 1) */
+    double false_positives;   /* bloom: percent (0: 1); above about 70 no hash function is
+                                 left (k = 0): CW_EINVAL */
     int no_check;             /* bloom: answer "maybe" without calling the loader */
 
     /* locked and .lock: how long a caller waits for a lock another holds (the seed's

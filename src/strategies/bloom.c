@@ -4,7 +4,8 @@
  * by every process using it.
  *
  * Sizing, as the seed: for capacity n and false-positive rate p, m = ceil(-n ln p / ln(2)^2)
- * bits and k = round(m/n ln 2) hash functions (at least 1). An element (the formatted key
+ * bits and k = round(m/n ln 2) hash functions (a rate that gives k = 0, above about 70%, is
+ * refused, as the seed's assertion does; k is capped at 32). An element (the formatted key
  * template, without prefix) sets k bits chosen by double hashing, h1 + i*h2 mod m, with two
  * independent 64-bit hashes of its text. The bitmap lives at "PREFIX:TEMPLATE:m"; m is at
  * most 2^32, the bit indexes every backend accepts (about 4.4e8 elements at 1%).
@@ -61,7 +62,12 @@ cw_status cw__bloom_setup(cw_func *f, const cw_func_options *o)
                         f->name, (long long)o->capacity, p * 100.0, m);
     f->bloom_m = (uint64_t)m;
     long k = lround(m / n * ln2);
-    f->bloom_k = (unsigned)(k < 1 ? 1 : k > MAX_K ? MAX_K : k);
+    /* Above about 70% no hash function is worth computing: the seed refuses it too. */
+    if (k < 1)
+        return cw__fail(f->c, CW_EINVAL,
+                        "%s: false_positives=%g%% is too high for a bloom filter (it needs no hash"
+                        " function: at most about 70%%)", f->name, p * 100.0);
+    f->bloom_k = (unsigned)(k > MAX_K ? MAX_K : k);
     f->no_check = o->no_check;
     char num[32];
     int nl = snprintf(num, sizeof num, ":%llu", (unsigned long long)f->bloom_m);

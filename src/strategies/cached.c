@@ -538,6 +538,11 @@ static cw_status build(cw_func *f, const cw_func_options *o)
     f->ncache_errors = o->ncache_errors;
     f->only_errors = o->only_errors;
     f->lock = o->lock;
+    /* A lock must expire (a holder that dies would block the key for good): the seed refuses
+     * lock=True without a TTL; an explicit .lock_ttl gives the lock its own. */
+    if (o->lock && f->ttl_ms == CW_NO_EXPIRY && !f->lock_ttl_ms)
+        return cw__fail(c, CW_EINVAL, "%s: .lock needs an expiry: a TTL other than CW_NO_EXPIRY, or .lock_ttl",
+                        fname);
     f->single_flight = !o->no_single_flight;
     f->codec = o->codec;
     if (o->codec >= 2 && o->codec < 128)

@@ -361,6 +361,10 @@ static int creation_errors_name_the_problem(void)
         { { .loader = count_loader, .strategy = CW_BLOOM, .capacity = 0 }, "capacity" },
         { { .loader = count_loader, .tags = (const char *const[]){ "t:{nope}" }, .ntags = 1, .ttl = "1h" }, "unknown argument" },
         { { .loader = count_loader, .strategy = (cw_strategy)99, .ttl = "1h" }, "unknown strategy" },
+        /* the seed: "ttl can't be None with lock" */
+        { { .loader = count_loader, .key = "k", .ttl_ms = CW_NO_EXPIRY, .lock = 1 }, ".lock needs an expiry" },
+        /* k = round(-ln(0.8) / ln 2) = 0 hash functions: the seed asserts k > 0 */
+        { { .loader = count_loader, .strategy = CW_BLOOM, .capacity = 100, .false_positives = 80 }, "too high" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cases[i].o.loader_ud = &n;
@@ -372,6 +376,15 @@ static int creation_errors_name_the_problem(void)
             return 1;
         }
     }
+    /* No expiry with a lock of its own is fine; so is the highest rate that still hashes. */
+    cw_func *nx = CW_FUNC(c, count_loader, .loader_ud = &n, .key = "nx", .ttl_ms = CW_NO_EXPIRY, .lock = 1,
+                          .lock_ttl = "5s");
+    CHECK(nx);
+    cw_func_free(nx);
+    cw_func *bl = CW_FUNC(c, count_loader, .loader_ud = &n, .strategy = CW_BLOOM, .capacity = 100,
+                          .false_positives = 70);
+    CHECK(bl);
+    cw_func_free(bl);
     cw_func *f = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "a, b", .key = "{a}", .ttl = "1h");
     CHECK(f);
     cw_value v = { 0 };

@@ -412,9 +412,12 @@ CW_API const cw_value *cw_call_result(const cw_call *call);
 /* Short-circuit a value-returning call (get, get_raw, ping) with these bytes. */
 CW_API cw_status cw_call_set_result(cw_call *call, const void *data, size_t len);
 
-/* A callback runs after a command in its mask has finished, on the same thread. */
+/* A callback runs after a command in its mask has finished, on the same thread, with the
+ * command's status and, for commands that return a value (get, get_raw, ping), the value
+ * (borrowed for the call; NULL for other commands). As in the seed, a command that found
+ * nothing to return (a get or get_raw miss, CW_NOTFOUND) calls no callback. */
 typedef void (*cw_callback_fn)(void *ud, cw_command cmd, const char *key, size_t klen,
-                               cw_status result);
+                               cw_status status, const cw_value *result);
 
 /** cw_callback_begin() - For the calling thread, call @fn after every command in @mask until
  * cw_callback_end() (the seed's `with cache.callback(fn, cmd=...)`). Nests.

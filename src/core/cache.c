@@ -402,7 +402,10 @@ cw_status cw__exec(cw_call *call)
                         on_backend ? "\"" : "");
     cw_status st = c->nmw || (ctl && ctl->nmw) ? run_chain(call) : cw__backend_exec(call);
     if (st != CW_OK && st != CW_NOTFOUND && st != CW_NOTSTORED) cw__errmsg_claim(c);
-    if (scoped) cw__scope_callbacks(c, call->cmd, call->key, call->klen, st);
+    /* The seed's callbacks get the result and skip a command that returned None: a miss of
+     * a value-returning command. */
+    if (scoped && !(st == CW_NOTFOUND && call->out))
+        cw__scope_callbacks(c, call->cmd, call->key, call->klen, st, st == CW_OK ? call->out : NULL);
     return st;
 }
 

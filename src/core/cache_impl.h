@@ -154,7 +154,9 @@ void cw__gate_refresh(cw_cache *c);
 /* 1 when a disabling scope of this thread covers cmd on the backend of rt (NULL: a scope for
  * every backend). */
 int cw__scope_disabled(const cw_cache *c, const cw__route *rt, cw_command cmd);
+/* After a command: call this thread's callbacks for it; @result: the value of a
+ * value-returning command that succeeded, else NULL. */
 void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, size_t klen,
-                         cw_status st);
+                         cw_status st, const cw_value *result);
 
 #endif

@@ -97,14 +97,15 @@ int cw__scope_disabled(const cw_cache *c, const cw__route *rt, cw_command cmd)
     return 0;
 }
 
-void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, size_t klen, cw_status st)
+void cw__scope_callbacks(const cw_cache *c, cw_command cmd, const char *key, size_t klen, cw_status st,
+                         const cw_value *result)
 {
     if (tls.in_callback) return;
     tls.in_callback = 1;
     for (int i = 0; i < tls.n; i++) {
         const scope *s = &tls.s[i];
         if (s->c == c && s->kind == SCOPE_CALLBACK && (s->mask & CW_CMD_BIT(cmd)))
-            s->fn(s->ud, cmd, key, klen, st);
+            s->fn(s->ud, cmd, key, klen, st, result);
     }
     tls.in_callback = 0;
 }

@@ -522,12 +522,16 @@ typedef struct seen {
     int n;
 } seen;
 
-static void on_cmd(void *ud, cw_command cmd, const char *key, size_t klen, cw_status st)
+static void on_cmd(void *ud, cw_command cmd, const char *key, size_t klen, cw_status st, const cw_value *result)
 {
     seen *s = ud;
     s->n++;
-    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "%s %.*s=%d;",
-             cw_command_name(cmd), (int)klen, key ? key : "", st);
+    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "%s %.*s=%d", cw_command_name(cmd),
+             (int)klen, key ? key : "", st);
+    if (result)
+        snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "(%.*s)", (int)result->len,
+                 (const char *)result->data);
+    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), ";");
 }
 
 static int callbacks_are_scoped(void)
@@ -537,15 +541,16 @@ static int callbacks_are_scoped(void)
     seen s = { "", 0 }, s2 = { "", 0 };
     cw_value v = { 0 };
     CHECK_OK(cw_callback_begin(c, CW_CMD_BIT(CW_CMD_GET), on_cmd, &s));
-    CHECK_ST(cw_get(c, "test", &v), CW_NOTFOUND);
-    CHECK_OK(cw_set(c, "test", "1", 1, 1000)); /* not in the mask */
+    CHECK_ST(cw_get(c, "test", &v), CW_NOTFOUND); /* a miss: no result, no callback (the seed) */
+    CHECK_OK(cw_set(c, "test", "1", 1, 1000));    /* not in the mask */
     CHECK_OK(cw_callback_begin(c, CW_CMD_ALL, on_cmd, &s2));
     CHECK_OK(cw_get(c, "test", &v));
+    CHECK_ST(cw_delete(c, "nothing"), CW_NOTFOUND); /* not a value-returning command: reported */
     CHECK_OK(cw_callback_end(c));
     CHECK_OK(cw_callback_end(c));
     CHECK_OK(cw_get(c, "test", &v)); /* scope closed: no callback */
-    CHECK_STR(s.log, "get test=1;get test=0;");
-    CHECK_STR(s2.log, "get test=0;");
+    CHECK_STR(s.log, "get test=0(1);");
+    CHECK_STR(s2.log, "get test=0(1);delete nothing=1;");
     CHECK_ST(cw_callback_end(c), CW_ESTATE);
     CHECK_ST(cw_callback_begin(c, CW_CMD_ALL, NULL, NULL), CW_EINVAL);
     cw_value_free(&v);

@@ -362,11 +362,22 @@ CW_API cw_status cw_register_tag(cw_cache *c, const char *tag, const char *key_t
  * before set with tags), else CW_EINVAL naming the first one that is not. */
 CW_API cw_status cw_check_tags(cw_cache *c, const char *key, const char *const *tags, size_t n);
 
-/** cw_get_key_tags() - Call @fn with every tag the registry gives @key (key in key/klen). */
+/** cw_get_key_tags() - Call @fn with every tag the registry gives @key (the tag in key/klen),
+ * in the order the tags were first registered, each once; fields the key template lacks come
+ * from this thread's key context (else ""). Return: CW_OK, CW_EINVAL, CW_ENOMEM. */
 CW_API cw_status cw_get_key_tags(cw_cache *c, const char *key, cw_scan_fn fn, void *ud);
 
+/** cw_incr_tags() - cw_incr() that also files @key under the @n tags (the seed's incr with
+ * tags=), each in the registry for @key (checked first, as cw_check_tags(): nothing changes
+ * when one is not); the tag sets get @ttl_ms as cw_set_add() gives it.
+ * Return: CW_OK, CW_EINVAL (a tag not registered for @key, NULL or empty), cw_incr()'s returns. */
+CW_API cw_status cw_incr_tags(cw_cache *c, const char *key, int64_t by, int64_t ttl_ms,
+                              const char *const *tags, size_t ntags, int64_t *result);
+
 /** cw_delete_tags() - Delete every key carrying one of the @n tags, on whichever backend it
- * lives, by popping each tag's set (no scan). @deleted (may be NULL) counts deleted keys. */
+ * lives, by popping each tag's set (no scan). @deleted (may be NULL) counts deleted keys.
+ * A key deleted otherwise (cw_delete, cw_delete_many, cw_delete_match) leaves the sets of
+ * the tags the registry gives it, so a value stored later under it without tags stays. */
 CW_API cw_status cw_delete_tags(cw_cache *c, const char *const *tags, size_t n, uint64_t *deleted);
 
 /** cw_invalidate_further_begin() - On this thread, until the matching end, cached calls on

@@ -95,6 +95,18 @@ const char *cw__backend_scheme_for(const cw_cache *c, const char *key, size_t kl
     return rt ? rt->b->ops->scheme : "";
 }
 
+void cw__cache_on_remove(cw_cache *c, cw__remove_fn fn, void *ud)
+{
+    pthread_mutex_lock(&c->setup_lock);
+    if (!fn) {
+        atomic_store(&c->on_remove, NULL);
+    } else if (!atomic_load(&c->on_remove)) {
+        c->on_remove_ud = ud;
+        atomic_store_explicit(&c->on_remove, fn, memory_order_release);
+    }
+    pthread_mutex_unlock(&c->setup_lock);
+}
+
 void cw__cache_remove_close_hook(cw_cache *c, void (*fn)(void *ud), void *ud)
 {
     if (!c) return;

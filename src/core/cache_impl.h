@@ -80,6 +80,8 @@ struct cw_cache {
     cw__backend_ctl **ctls;     /* of every backend set up, replaced ones included (last, so
                                    that the fields the short paths read keep their offsets) */
     size_t nctls;
+    _Atomic(cw__remove_fn) on_remove; /* see cw__cache_on_remove(); NULL: none */
+    void *on_remove_ud;
 };
 
 #define CW__GATE_CMDS (((uint64_t)1 << CW_CMD__COUNT) - 1)

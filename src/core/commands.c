@@ -619,10 +619,19 @@ cw_status cw_incr(cw_cache *c, const char *key, int64_t by, int64_t ttl_ms, int6
     return cw__exec(&call);
 }
 
+/* Tell the removal hook (tag sets) about a key a delete removed or did not find. */
+static void removed(cw_cache *c, const char *key, size_t klen)
+{
+    cw__remove_fn fn = atomic_load_explicit(&c->on_remove, memory_order_acquire);
+    if (fn) fn(c->on_remove_ud, c, key, klen);
+}
+
 cw_status cw_delete(cw_cache *c, const char *key)
 {
     BEGIN_KEYED(CW_CMD_DELETE);
-    return cw__exec(&call);
+    cw_status st = cw__exec(&call);
+    if (st == CW_OK || st == CW_NOTFOUND) removed(c, key, klen);
+    return st;
 }
 
 cw_status cw_expire(cw_cache *c, const char *key, int64_t ttl_ms)
@@ -881,6 +890,7 @@ cw_status cw_delete_many(cw_cache *c, size_t n, const char *const *keys, uint64_
     cw_call tmpl = { .cmd = CW_CMD_DELETE_MANY, .c = c, .u64_out = &total };
     cw_status st = exec_batch(c, n, keys, NULL, NULL, &tmpl);
     if (deleted) *deleted = total;
+    for (size_t i = 0; st == CW_OK && i < n; i++) removed(c, keys[i], strlen(keys[i]));
     return st;
 }
 
@@ -940,6 +950,12 @@ cw_status cw_scan(cw_cache *c, const char *pattern, size_t batch_size, cw_scan_f
     return each_backend(c, &call);
 }
 
+static int tell_removed(void *ud, const char *key, size_t klen, const void *val, size_t vlen)
+{
+    removed(ud, key, klen);
+    return 0;
+}
+
 cw_status cw_delete_match(cw_cache *c, const char *pattern, uint64_t *deleted)
 {
     size_t plen;
@@ -947,6 +963,9 @@ cw_status cw_delete_match(cw_cache *c, const char *pattern, uint64_t *deleted)
     cw_status st = check_pattern(c, pattern, &plen);
     if (st) return st;
     cw_call call = { .cmd = CW_CMD_DELETE_MATCH, .c = c, .key = pattern, .klen = plen, .u64_out = &total };
+    if (atomic_load_explicit(&c->on_remove, memory_order_acquire) && cw_cache_is_enabled(c, CW_CMD_DELETE_MATCH) &&
+        (st = cw_scan(c, pattern, 100, tell_removed, c)) != CW_OK)
+        return st;
     st = each_backend(c, &call);
     if (deleted) *deleted = total;
     return st;

@@ -186,4 +186,12 @@ void cw__bits_read_counters(void *ud, const unsigned char *map, size_t len);
 /* Tags: the set holding a tag's keys lives at CW__TAG_PREFIX + tag. */
 #define CW__TAG_PREFIX "_tag:"
 
+/* The removal hook (the seed's on_remove_callback): fn(ud, c, key, klen) runs on the
+ * caller's thread for every key that cw_delete() or cw_delete_many() removed or did not find,
+ * and, before cw_delete_match() removes them, for every key its pattern matches. The tag
+ * registry (src/strategies/tags.c) installs it to take deleted keys out of their tag sets.
+ * Set once per cache (later calls are ignored); fn NULL removes it. */
+typedef void (*cw__remove_fn)(void *ud, cw_cache *c, const char *key, size_t klen);
+void cw__cache_on_remove(cw_cache *c, cw__remove_fn fn, void *ud);
+
 #endif /* CW_INTERNAL_H */

@@ -33,6 +33,7 @@ char *cw__strdup(const char *s)
 static void funcs_close(void *ud)
 {
     cw__funcs *fx = ud;
+    cw__cache_on_remove(fx->c, NULL, NULL); /* the tag registry goes */
     cw__pool_stop(&fx->pool);
     for (cw__ufmt *u = atomic_load(&fx->fmts), *n; u; u = n) {
         n = u->next;
@@ -44,7 +45,7 @@ static void funcs_close(void *ud)
         cw_free(t);
     }
     for (cw__tagreg *t = atomic_load(&fx->tags), *n; t; t = n) {
-        n = t->next;
+        n = atomic_load(&t->next);
         cw__tmpl_free(&t->tag);
         cw__tmpl_free(&t->key);
         cw_free(t);

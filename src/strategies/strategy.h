@@ -108,7 +108,7 @@ typedef struct cw__tfmt {
 } cw__tfmt;
 
 typedef struct cw__tagreg {
-    struct cw__tagreg *next;
+    _Atomic(struct cw__tagreg *) next; /* appended under mu, read without it */
     cw__tmpl tag; /* tag template: FREE fields */
     cw__tmpl key; /* key template: FREE fields */
 } cw__tagreg;
@@ -151,7 +151,7 @@ struct cw__funcs {
     _Atomic int nscopes;            /* this package's thread scopes open on c, all threads */
     _Atomic(cw__ufmt *) fmts;       /* newest first; entries live until close */
     _Atomic(cw__tfmt *) tfmts;
-    _Atomic(cw__tagreg *) tags;
+    _Atomic(cw__tagreg *) tags;     /* in registration order */
     char **ctx_names;               /* under mu */
     size_t nctx;
     int *fail_codes;                /* under mu; NULL with fail_set 0: every error */

@@ -3,13 +3,18 @@
  *
  * A tagged key is a member of the set CW__TAG_PREFIX + tag (the core adds it when a value is
  * stored with tags), so deleting a tag pops that set in batches and deletes what it held: no
- * scan, on whichever backend each key lives.
+ * scan, on whichever backend each key lives. Deleting a key takes it out of the sets of the
+ * tags the registry gives it (the seed's on_remove_callback, through the core's removal
+ * hook), so a value stored later under the same key without tags is not deleted with them.
  *
  * The registry says which tags a key may carry, as the seed's register_tag: a pair of a tag
  * template ("page:{page}") and a key template ("items:{page}"). A key matches a key template
  * when its literal parts match in order, each field taking any text (the longest that lets
  * the rest match, as the seed's greedy regular expression); the tag is then the tag template
- * filled with the fields the key gave.
+ * filled with the fields the key gave, and the thread's key context for the fields the key
+ * template lacks (the seed formats tags with the context under the key's fields). A tag
+ * registered with several key templates is given once, by the first that matches; tags come
+ * in the order of their first registration.
  */
 #include <string.h>
 
@@ -41,6 +46,7 @@ static int match_from(const cw__tmpl *t, size_t i, const char *key, size_t klen,
 }
 
 typedef struct cap_ctx {
+    const cw_cache *c;
     const cw__tmpl *key;
     const capture *caps;
 } cap_ctx;
@@ -53,34 +59,82 @@ static cw_status cap_lookup(void *ud, const char *name, size_t nlen, cw__buf *ou
         if (s->kind != CW__SEG_LIT && s->tlen == nlen && memcmp(s->text, name, nlen) == 0)
             return cw__buf_put(out, x->caps[i].s, x->caps[i].n);
     }
-    return CW_NOTFOUND;
+    size_t vlen = 0;
+    const char *v = cw__key_context_get(x->c, name, nlen, &vlen);
+    return v ? cw__buf_put(out, v, vlen) : CW_NOTFOUND;
 }
 
-/* For each registry entry matching key: fn(tag). Stops when fn returns non-zero. */
+static const cw__tagreg *reg_next(const cw__tagreg *r)
+{
+    return atomic_load_explicit(&r->next, memory_order_acquire);
+}
+
+/* For each tag the registry gives key: fn(tag). Stops when fn returns non-zero. */
 typedef int (*tag_fn)(void *ud, const char *tag, size_t len);
 
-static cw_status each_key_tag(cw__funcs *fx, const char *key, tag_fn fn, void *ud)
+static cw_status each_key_tag(cw__funcs *fx, const char *key, size_t klen, tag_fn fn, void *ud)
 {
-    size_t klen = strlen(key);
-    for (const cw__tagreg *r = atomic_load_explicit(&fx->tags, memory_order_acquire); r; r = r->next) {
-        capture stack[16];
-        capture *caps = r->key.nsegs <= 16 ? stack : cw_calloc(r->key.nsegs, sizeof *caps);
-        if (!caps) return CW_ENOMEM;
-        cw_status st = CW_OK;
-        int stop = 0;
-        if (match_from(&r->key, 0, key, klen, 0, caps)) {
-            cw__buf tb;
-            cw__buf_init(&tb);
-            cap_ctx x = { &r->key, caps };
-            st = cw__tmpl_format_free(fx, &r->tag, cap_lookup, &x, &tb);
-            if (!st) stop = fn(ud, tb.p, tb.len);
-            cw__buf_free(&tb);
+    const cw__tagreg *head = atomic_load_explicit(&fx->tags, memory_order_acquire);
+    for (const cw__tagreg *r = head; r; r = reg_next(r)) {
+        /* A tag's group starts at its first registration: later ones were tried with it. */
+        int seen = 0;
+        for (const cw__tagreg *q = head; q != r && !seen; q = reg_next(q)) seen = strcmp(q->tag.src, r->tag.src) == 0;
+        if (seen) continue;
+        for (const cw__tagreg *m = r; m; m = reg_next(m)) {
+            if (m != r && strcmp(m->tag.src, r->tag.src) != 0) continue;
+            capture stack[16];
+            capture *caps = m->key.nsegs <= 16 ? stack : cw_calloc(m->key.nsegs, sizeof *caps);
+            if (!caps) return CW_ENOMEM;
+            cw_status st = CW_OK;
+            int matched = match_from(&m->key, 0, key, klen, 0, caps), stop = 0;
+            if (matched) {
+                cw__buf tb;
+                cw__buf_init(&tb);
+                cap_ctx x = { fx->c, &m->key, caps };
+                st = cw__tmpl_format_free(fx, &m->tag, cap_lookup, &x, &tb);
+                if (!st) stop = fn(ud, tb.p, tb.len);
+                cw__buf_free(&tb);
+            }
+            if (caps != stack) cw_free(caps);
+            if (st) return st;
+            if (stop) return CW_OK;
+            if (matched) break;
         }
-        if (caps != stack) cw_free(caps);
-        if (st) return st;
-        if (stop) break;
     }
     return CW_OK;
+}
+
+/* ---- removal: deleted keys leave their tag sets ---- */
+
+typedef struct untag_ctx {
+    cw_cache *c;
+    const char *key; /* NUL-terminated */
+    cw__buf tk;
+} untag_ctx;
+
+static int untag(void *ud, const char *tag, size_t len)
+{
+    untag_ctx *x = ud;
+    x->tk.len = 0;
+    if (cw__buf_puts(&x->tk, CW__TAG_PREFIX) == CW_OK && cw__buf_put(&x->tk, tag, len) == CW_OK)
+        cw_set_remove(x->c, x->tk.p, 1, &x->key);
+    return 0;
+}
+
+/* The core's removal hook: best effort (a failure leaves a stale member, as before). */
+static void on_remove(void *ud, cw_cache *c, const char *key, size_t klen)
+{
+    cw__funcs *fx = ud;
+    cw__buf kb;
+    cw__buf_init(&kb);
+    untag_ctx x = { c, NULL, { 0 } };
+    cw__buf_init(&x.tk);
+    if (cw__buf_put(&kb, key, klen) == CW_OK) {
+        x.key = kb.p;
+        each_key_tag(fx, kb.p, kb.len, untag, &x);
+    }
+    cw__buf_free(&x.tk);
+    cw__buf_free(&kb);
 }
 
 cw_status cw_register_tag(cw_cache *c, const char *tag, const char *key_template)
@@ -90,9 +144,6 @@ cw_status cw_register_tag(cw_cache *c, const char *tag, const char *key_template
         return cw__fail(c, CW_EINVAL, "register_tag needs a tag and a key template");
     cw__funcs *fx = cw__funcs_of(c, 1);
     if (!fx) return cw__fail(c, CW_ENOMEM, "out of memory");
-    /* Already registered (a cached function created again): nothing to add. */
-    for (const cw__tagreg *r = atomic_load(&fx->tags); r; r = r->next)
-        if (strcmp(r->tag.src, tag) == 0 && strcmp(r->key.src, key_template) == 0) return CW_OK;
     cw__tagreg *r = cw_calloc(1, sizeof *r);
     if (!r) return cw__fail(c, CW_ENOMEM, "out of memory");
     cw_status st = cw__tmpl_parse(fx, tag, NULL, 0, 1, &r->tag);
@@ -105,10 +156,22 @@ cw_status cw_register_tag(cw_cache *c, const char *tag, const char *key_template
         cw_free(r);
         return st;
     }
+    /* Appended, so that tags come in registration order; readers walk the list without the
+     * lock (entries are published by the release store of the link to them). */
     pthread_mutex_lock(&fx->mu);
-    r->next = atomic_load(&fx->tags);
-    atomic_store(&fx->tags, r);
+    _Atomic(cw__tagreg *) *link = &fx->tags;
+    int known = 0;
+    for (cw__tagreg *q; (q = atomic_load(link)); link = &q->next)
+        if (strcmp(q->tag.src, tag) == 0 && strcmp(q->key.src, key_template) == 0) known = 1;
+    if (!known) atomic_store_explicit(link, r, memory_order_release);
     pthread_mutex_unlock(&fx->mu);
+    if (known) { /* a cached function created again: nothing to add */
+        cw__tmpl_free(&r->tag);
+        cw__tmpl_free(&r->key);
+        cw_free(r);
+        return CW_OK;
+    }
+    cw__cache_on_remove(c, on_remove, fx);
     return CW_OK;
 }
 
@@ -134,7 +197,7 @@ cw_status cw_check_tags(cw_cache *c, const char *key, const char *const *tags, s
     for (size_t i = 0; i < n; i++) {
         if (!tags[i]) return cw__fail(c, CW_EINVAL, "tag %zu is NULL", i);
         find_ctx x = { tags[i], strlen(tags[i]), 0 };
-        cw_status st = each_key_tag(fx, key, find_tag, &x);
+        cw_status st = each_key_tag(fx, key, strlen(key), find_tag, &x);
         if (st) return st;
         if (!x.found)
             return cw__fail(c, CW_EINVAL, "tag \"%s\" is not registered for key \"%s\": call cw_register_tag() first",
@@ -161,7 +224,27 @@ cw_status cw_get_key_tags(cw_cache *c, const char *key, cw_scan_fn fn, void *ud)
     cw__funcs *fx = cw__funcs_of(c, 1);
     if (!fx) return cw__fail(c, CW_ENOMEM, "out of memory");
     pass_ctx x = { fn, ud };
-    return each_key_tag(fx, key, pass_tag, &x);
+    return each_key_tag(fx, key, strlen(key), pass_tag, &x);
+}
+
+cw_status cw_incr_tags(cw_cache *c, const char *key, int64_t by, int64_t ttl_ms, const char *const *tags,
+                       size_t ntags, int64_t *result)
+{
+    if (!c) return CW_EINVAL;
+    if (ntags && !tags) return cw__fail(c, CW_EINVAL, "tags is NULL with ntags = %zu", ntags);
+    for (size_t i = 0; i < ntags; i++)
+        if (!tags[i] || !*tags[i]) return cw__fail(c, CW_EINVAL, "tag %zu is NULL or empty", i);
+    cw_status st = key ? cw_check_tags(c, key, tags, ntags) : CW_OK;
+    if (!st) st = cw_incr(c, key, by, ttl_ms, result);
+    cw__buf tk;
+    cw__buf_init(&tk);
+    for (size_t i = 0; !st && i < ntags; i++) {
+        tk.len = 0;
+        st = cw__key_suffix(&tk, CW__TAG_PREFIX, tags[i]);
+        if (!st) st = cw_set_add(c, tk.p, 1, &key, ttl_ms);
+    }
+    cw__buf_free(&tk);
+    return st;
 }
 
 /* ---- delete_tags ---- */

@@ -1,5 +1,6 @@
 /* test_tags.c - tags: functions tag their keys from templates, delete_tags removes every key
- * of a tag through the tag's set, and the registry says which tags a key may carry. */
+ * of a tag through the tag's set, a deleted key leaves its tag sets, the registry says which
+ * tags a key may carry (in registration order, with the key context), and incr takes tags. */
 #include "func_helpers.h"
 
 static int delete_tags_removes_tagged_keys(void)
@@ -81,7 +82,7 @@ static int registry_checks_tags(void)
     CHECK_OK(cw_check_tags(c, "user:ab:profile", (const char *const[]){ "user:AB" }, 1));
     tag_list t = { "" };
     CHECK_OK(cw_get_key_tags(c, "key7", add_tag, &t));
-    CHECK_STR(t.text, "page:7,my_tag");
+    CHECK_STR(t.text, "my_tag,page:7"); /* registration order, as the seed's dict */
     /* Cached functions register their tags with their key template. */
     counter n = { 0 };
     cw_func *f = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "page", .key = "items:{page}", .ttl = "1h",
@@ -95,10 +96,116 @@ static int registry_checks_tags(void)
     return 0;
 }
 
+/* The seed's on_remove callback: deleting a key takes it out of its tag sets, so an untagged
+ * value stored later under the same key survives delete_tags. Each way of deleting. */
+static int deleted_keys_leave_their_tag_sets(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    cw_func *items = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "page", .key = "items:{page}", .ttl = "1h",
+                             .tags = (const char *const[]){ "items", "page:{page}" }, .ntags = 2);
+    CHECK(items);
+    cw_value v = { 0 };
+    for (int p = 1; p <= 4; p++) CHECK_OK(CW_CALL(items, &v, CW_ARG_INT(p)));
+    CHECK_OK(cw_delete(c, "items:1"));
+    CHECK_OK(cw_delete_many(c, 1, (const char *const[]){ "items:2" }, NULL));
+    CHECK_OK(cw_delete_match(c, "items:[3]", NULL));
+    CHECK_OK(cw_func_invalidate(items, (cw_arg[]){ CW_ARG_INT(4) }, 1));
+    for (int p = 1; p <= 4; p++) {
+        char k[16];
+        snprintf(k, sizeof k, "items:%d", p);
+        CHECK_OK(cw_set(c, k, "untagged", 8, 60000));
+    }
+    uint64_t deleted = 9;
+    CHECK_OK(cw_delete_tags(c, (const char *const[]){ "items", "page:1", "page:3" }, 3, &deleted));
+    CHECK_EQ_INT(deleted, 0);
+    for (int p = 1; p <= 4; p++) {
+        char k[16];
+        snprintf(k, sizeof k, "items:%d", p);
+        CHECK_OK(cw_get(c, k, &v));
+        CHECK_VAL(v, "untagged");
+    }
+    /* The tag sets themselves are gone once empty. */
+    CHECK_EQ_INT(cw_exists(c, "_tag:items"), CW_NOTFOUND);
+    CHECK_EQ_INT(cw_exists(c, "_tag:page:2"), CW_NOTFOUND);
+    cw_value_free(&v);
+    cw_func_free(items);
+    cw_cache_free(c);
+    return 0;
+}
+
+/* Tags with fields the key template lacks come from the key context, when storing, reading
+ * the registry and deleting alike; a tag registered with two key templates comes once, in
+ * the place of its first registration. */
+static int key_tags_use_the_key_context_in_order(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    CHECK_OK(cw_register_key_context(c, "client"));
+    counter n = { 0 };
+    cw_func *items = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "page", .key = "items:{page}", .ttl = "1h",
+                             .tags = (const char *const[]){ "client:{client}", "page:{page}" }, .ntags = 2);
+    CHECK(items);
+    CHECK_OK(cw_register_tag(c, "page:{page}", "pages:{page}"));
+    CHECK_OK(cw_register_tag(c, "z", "items:{p}"));
+    CHECK_OK(cw_register_tag(c, "client:{client}", "pages:{page}"));
+    CHECK_OK(cw_key_context_begin(c, 1, (const char *const[]){ "client" }, (const char *const[]){ "42" }));
+    cw_value v = { 0 };
+    CHECK_CALL_VAL(items, v, "v1:1", CW_ARG_INT(1));
+    tag_list t = { "" };
+    CHECK_OK(cw_get_key_tags(c, "items:1", add_tag, &t));
+    CHECK_STR(t.text, "client:42,page:1,z");
+    t.text[0] = 0;
+    CHECK_OK(cw_get_key_tags(c, "pages:5", add_tag, &t));
+    CHECK_STR(t.text, "client:42,page:5");
+    CHECK_OK(cw_check_tags(c, "items:1", (const char *const[]){ "client:42" }, 1));
+    CHECK_OK(cw_delete(c, "items:1")); /* leaves "client:42" */
+    CHECK_OK(cw_key_context_end(c));
+    t.text[0] = 0;
+    CHECK_OK(cw_get_key_tags(c, "items:1", add_tag, &t));
+    CHECK_STR(t.text, "client:,page:1,z"); /* no context: empty, as the seed's formatter */
+    CHECK_EQ_INT(cw_exists(c, "_tag:client:42"), CW_NOTFOUND);
+    cw_value_free(&v);
+    cw_func_free(items);
+    cw_cache_free(c);
+    return 0;
+}
+
+/* The seed's incr(key, tags=...): the counter joins the tags' sets, checked against the
+ * registry first. */
+static int incr_takes_tags(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    CHECK_OK(cw_register_tag(c, "counters", "cnt:{id}"));
+    int64_t now = 0;
+    CHECK_OK(cw_incr_tags(c, "cnt:1", 2, 60000, (const char *const[]){ "counters" }, 1, &now));
+    CHECK_OK(cw_incr_tags(c, "cnt:1", 3, 60000, (const char *const[]){ "counters" }, 1, &now));
+    CHECK_EQ_INT(now, 5);
+    CHECK_OK(cw_incr_tags(c, "cnt:2", 1, CW_NO_EXPIRY, (const char *const[]){ "counters" }, 1, NULL));
+    CHECK_ST(cw_incr_tags(c, "cnt:3", 1, 60000, (const char *const[]){ "other" }, 1, &now), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "\"other\" is not registered"));
+    CHECK_EQ_INT(cw_exists(c, "cnt:3"), CW_NOTFOUND); /* refused before counting */
+    CHECK_ST(cw_incr_tags(c, "cnt:3", 1, 60000, (const char *const[]){ "" }, 1, &now), CW_EINVAL);
+    CHECK_ST(cw_incr_tags(c, "cnt:3", 1, 60000, NULL, 1, &now), CW_EINVAL);
+    CHECK_OK(cw_incr_tags(c, "plain", 1, 60000, NULL, 0, &now)); /* no tags: cw_incr */
+    uint64_t deleted = 0;
+    CHECK_OK(cw_delete_tags(c, (const char *const[]){ "counters" }, 1, &deleted));
+    CHECK_EQ_INT(deleted, 2);
+    CHECK_EQ_INT(cw_exists(c, "cnt:1"), CW_NOTFOUND);
+    CHECK_OK(cw_exists(c, "plain"));
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
     CW_TEST(delete_tags_removes_tagged_keys),
     CW_TEST(many_keys_in_one_tag),
     CW_TEST(registry_checks_tags),
+    CW_TEST(deleted_keys_leave_their_tag_sets),
+    CW_TEST(key_tags_use_the_key_context_in_order),
+    CW_TEST(incr_takes_tags),
     { 0 },
 };
 

@@ -3,6 +3,18 @@
  * tags a key may carry (in registration order, with the key context), and incr takes tags. */
 #include "func_helpers.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CW_TEST_LSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CW_TEST_LSAN 1
+#endif
+#ifdef CW_TEST_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 static int delete_tags_removes_tagged_keys(void)
 {
     cw_fake_clock fc;
@@ -199,6 +211,46 @@ static int incr_takes_tags(void)
     return 0;
 }
 
+/* Leak check (under ASan, LeakSanitizer) while the cache is alive: the tag sets that cached
+ * functions with tag templates create on mem:// must be reachable. They were reported as
+ * leaked (390 to 2,294 bytes a fuzzing run) because the set's pointer sat at an unaligned
+ * offset in its cell, where LeakSanitizer does not look. Keys short and long (in the cell
+ * and in a block), several tags a key, tags deleted and stored again. */
+static int tag_sets_are_not_reported_leaked(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    cw_func *f = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "a, b", .key = "k:{a}:{b}", .ttl = "1h",
+                         .tags = (const char *const[]){ "t:{a}", "{b}", "all", "tag:{a}:{b:upper}" }, .ntags = 4);
+    cw_func *g = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "a",
+                         .key = "a-key-long-enough-to-live-in-a-block-outside-its-cell-aaaaaaaaaaaaaaaaaaaaaaa:{a}",
+                         .ttl_ms = CW_NO_EXPIRY,
+                         .tags = (const char *const[]){ "a-tag-long-enough-to-live-in-a-block-outside-its-cell:{a}" },
+                         .ntags = 1);
+    CHECK(f && g);
+    cw_value v = { 0 };
+    for (int i = 0; i < 40; i++) {
+        char a[8], b[8];
+        snprintf(a, sizeof a, "%d", i % 13);
+        snprintf(b, sizeof b, "x%d", i % 7);
+        CHECK_OK(CW_CALL(f, &v, CW_ARG_STR(a), CW_ARG_STR(b)));
+        CHECK_OK(CW_CALL(g, &v, CW_ARG_STR(a)));
+        if (i % 9 == 8) CHECK_OK(cw_delete_tags(c, (const char *const[]){ "t:3", "x2" }, 2, NULL));
+    }
+#ifdef CW_TEST_LSAN
+    CHECK_EQ_INT(__lsan_do_recoverable_leak_check(), 0);
+#endif
+    cw_value_free(&v);
+    cw_func_free(f);
+    cw_func_free(g);
+    cw_cache_free(c);
+#ifdef CW_TEST_LSAN
+    CHECK_EQ_INT(__lsan_do_recoverable_leak_check(), 0);
+#endif
+    return 0;
+}
+
 static const cw_test tests[] = {
     CW_TEST(delete_tags_removes_tagged_keys),
     CW_TEST(many_keys_in_one_tag),
@@ -206,6 +258,7 @@ static const cw_test tests[] = {
     CW_TEST(deleted_keys_leave_their_tag_sets),
     CW_TEST(key_tags_use_the_key_context_in_order),
     CW_TEST(incr_takes_tags),
+    CW_TEST(tag_sets_are_not_reported_leaked),
     { 0 },
 };
 

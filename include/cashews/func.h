@@ -113,6 +113,14 @@ typedef int (*cw_chunk_fn)(void *ud, const void *chunk, size_t len);
 /* TTL from the arguments (the seed's callable ttl): CW_OK with *ttl_ms > 0 or CW_NO_EXPIRY. */
 typedef cw_status (*cw_ttl_fn)(void *ud, const cw_arg *args, size_t nargs, int64_t *ttl_ms);
 
+/* TTL from the arguments and the result (the seed's callable ttl taking result=): @status is
+ * what the loader returned (or a cached outcome's status) and @result its value when status
+ * is CW_OK. @result is NULL where a TTL is needed before there is a result: a lock's TTL, a
+ * hit counter, an iterator's chunks, and early/soft's refresh instant. Same returns as
+ * cw_ttl_fn; a failure stores nothing (the call still returns the loader's result). */
+typedef cw_status (*cw_ttl_result_fn)(void *ud, const cw_arg *args, size_t nargs, int status,
+                                      const cw_value *result, int64_t *ttl_ms);
+
 /* A cache condition: return non-zero to store this outcome. @status is the loader's return,
  * @result its value (empty unless status is CW_OK), @key the cache key. */
 typedef int (*cw_condition_fn)(void *ud, int status, const cw_value *result, const cw_arg *args,
@@ -164,7 +172,7 @@ typedef struct cw_func_options {
     const char *ttl;    /* cache TTL text ("1h"); locks, bans and open circuits use it too */
     int64_t ttl_ms;     /* instead of .ttl (> 0 or CW_NO_EXPIRY) */
     cw_ttl_fn ttl_fn;   /* instead of both: computed per call */
-    void *ttl_ud;
+    void *ttl_ud;       /* for ttl_fn and ttl_result_fn */
 
     cw_condition condition;      /* default CW_COND_ALWAYS */
     cw_condition_fn condition_fn; /* instead of .condition */
@@ -226,6 +234,9 @@ typedef struct cw_func_options {
     /* locked and .lock: the pause between attempts while waiting (the seed's step /
      * check_interval). NULL: 1 ms, doubling up to 64 ms. */
     const char *lock_step;
+
+    cw_ttl_result_fn ttl_result_fn; /* instead of .ttl/.ttl_ms/.ttl_fn: the TTL of what is stored
+                                       computed from the result too (uses .ttl_ud) */
 } cw_func_options;
 
 /** cw_func_new() - Create a cached function on @c.
@@ -392,12 +403,17 @@ typedef struct cw_detect_call {
     char *key;            /* the cache key */
     const char *strategy; /* "simple", "failover", "hit", ... (static) */
     const char *backend;  /* scheme of the backend holding the key ("mem", ...; static) */
-    int64_t ttl_ms;       /* the function's TTL for this call */
+    int64_t ttl_ms;       /* the function's TTL for this call (a .ttl_result_fn's: for its result) */
     int from_cache;       /* 1: served from the cache without running the loader */
     int status;           /* what the call returned */
+    char *key_template;   /* the function's key template (cw_func_template()) */
+    cw_value value;       /* the call's value when status is CW_OK (empty for iterators) */
+    int error;            /* failover and soft: the loader error a cached value was served for
+                             (the seed's exc), else 0 */
 } cw_detect_call;
 
-/* Zero-initialise; filled between begin and end; release with cw_detector_free(). */
+/* Zero-initialise; filled between begin and end; release with cw_detector_free(), which frees
+ * every call's key, template and value. */
 typedef struct cw_detector {
     cw_detect_call *calls;
     size_t ncalls;

@@ -61,14 +61,16 @@ cw_status cw__key_suffix(cw__buf *kb, const char *key, const char *suffix)
     return st ? st : cw__buf_puts(kb, suffix);
 }
 
-cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms)
+cw_status cw__ttl_of(cw_func *f, const cw_arg *args, size_t nargs, int status, const cw_value *result,
+                     int64_t *ttl_ms)
 {
-    if (!f->ttl_fn) {
+    if (!f->ttl_fn && !f->ttl_rfn) {
         *ttl_ms = f->ttl_ms;
         return CW_OK;
     }
     int64_t t = 0;
-    cw_status st = f->ttl_fn(f->ttl_ud, args, nargs, &t);
+    cw_status st = f->ttl_rfn ? f->ttl_rfn(f->ttl_ud, args, nargs, status, status == CW_OK ? result : NULL, &t)
+                              : f->ttl_fn(f->ttl_ud, args, nargs, &t);
     if (st) return cw__fail(f->c, st, "%s: the TTL callback failed", f->name);
     if (t <= 0 && t != CW_NO_EXPIRY)
         return cw__fail(f->c, CW_EINVAL, "%s: the TTL callback gave %lld ms", f->name, (long long)t);
@@ -76,12 +78,22 @@ cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms)
     return CW_OK;
 }
 
-void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache, int st)
+cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms)
+{
+    return cw__ttl_of(f, args, nargs, CW_OK, NULL, ttl_ms);
+}
+
+void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache, int st,
+                const cw_value *val, int error)
 {
     if (!atomic_load_explicit(&f->fx->nscopes, memory_order_relaxed)) return;
     int64_t ttl = 0;
-    if (cw__ttl(f, args, nargs, &ttl)) ttl = 0;
-    cw__detect_record(f->c, key, f->sname, ttl, from_cache, st);
+    /* The seed's detect has the TTL computed with the result. */
+    if (cw__ttl_of(f, args, nargs, st, val, &ttl)) ttl = 0;
+    cw_detect_call call = { .key = (char *)key, .strategy = f->sname, .ttl_ms = ttl, .from_cache = from_cache,
+                            .status = st, .key_template = f->key.src, .error = error };
+    if (st == CW_OK && val) call.value = *val;
+    cw__detect_record(f->c, &call);
 }
 
 static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
@@ -200,6 +212,8 @@ int cw__load_store(cw_func *f, const cw_arg *args, size_t nargs, const char *key
     int st = cw__load(f, args, nargs, out, &took, &fc);
     if (from_cache) *from_cache = fc;
     int what = fc ? 0 : cw__decide(f, st, out, args, nargs, key, took);
+    /* The seed computes a callable TTL with the result: a failing callback stores nothing. */
+    if (what && f->ttl_rfn && cw__ttl_of(f, args, nargs, st, out, &ttl_ms) != CW_OK) what = 0;
     if (what) {
         int64_t at = refresh_after_ms > 0 ? cw_cache_now_ms(f->c) + refresh_after_ms : 0;
         /* A failed store does not fail the call: the caller has its value. */
@@ -359,14 +373,14 @@ int cw__simple_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
     st = cw__read(f, kb.p, out, NULL, &hit);
     if (hit) {
         *from_cache = 1;
-        cw__detect(f, kb.p, args, nargs, 1, st);
+        cw__detect(f, kb.p, args, nargs, 1, st, out, 0);
         goto done;
     }
     if (st) goto done;
     simple_ctx x = { f, args, nargs, kb.p, 0 };
     if ((st = cw__ttl(f, args, nargs, &x.ttl_ms))) goto done;
     st = cw__single_flight(f, kb.p, simple_fill, &x, out, from_cache);
-    cw__detect(f, kb.p, args, nargs, *from_cache, st);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
 done:
     cw__buf_free(&kb);
     return st;
@@ -502,8 +516,11 @@ static cw_status build(cw_func *f, const cw_func_options *o)
 
     /* Durations. */
     f->ttl_fn = o->ttl_fn;
+    f->ttl_rfn = o->ttl_result_fn;
     f->ttl_ud = o->ttl_ud;
-    if (!o->ttl_fn) {
+    if (o->ttl_fn && o->ttl_result_fn)
+        return cw__fail(c, CW_EINVAL, "%s: give one of .ttl_fn and .ttl_result_fn", fname);
+    if (!o->ttl_fn && !o->ttl_result_fn) {
         if (o->ttl_ms) {
             if (o->ttl_ms <= 0 && o->ttl_ms != CW_NO_EXPIRY)
                 return cw__fail(c, CW_EINVAL, "%s: ttl_ms %lld (must be > 0 or CW_NO_EXPIRY)", fname, (long long)o->ttl_ms);
@@ -512,9 +529,10 @@ static cw_status build(cw_func *f, const cw_func_options *o)
             return st;
         }
     }
-    int has_ttl = f->ttl_fn || f->ttl_ms;
+    int has_ttl = f->ttl_fn || f->ttl_rfn || f->ttl_ms, ttl_callback = f->ttl_fn || f->ttl_rfn;
     if (is_caching(o->strategy) && !has_ttl)
-        return cw__fail(c, CW_EINVAL, "%s: a %s cache needs a TTL (.ttl, .ttl_ms or .ttl_fn)", fname, f->sname);
+        return cw__fail(c, CW_EINVAL, "%s: a %s cache needs a TTL (.ttl, .ttl_ms, .ttl_fn or .ttl_result_fn)",
+                        fname, f->sname);
     if ((st = parse_ms(c, fname, "time_condition", o->time_condition, &f->time_cond_ms)) ||
         (st = parse_ms(c, fname, "lock_ttl", o->lock_ttl, &f->lock_ttl_ms)) ||
         (st = parse_ms(c, fname, "lock_wait", o->lock_wait, &f->lock_wait_ms)) ||
@@ -574,7 +592,7 @@ static cw_status build(cw_func *f, const cw_func_options *o)
         f->update_after = o->update_after;
         break;
     case CW_LOCKED:
-        if (o->ttl_fn) return cw__fail(c, CW_EINVAL, "%s: locked takes a fixed TTL", fname);
+        if (ttl_callback) return cw__fail(c, CW_EINVAL, "%s: locked takes a fixed TTL", fname);
         if (!f->ttl_ms || f->ttl_ms == CW_NO_EXPIRY) f->ttl_ms = 10000; /* the seed's max_lock_ttl */
         f->no_wait = o->no_wait;
         break;
@@ -582,7 +600,7 @@ static cw_status build(cw_func *f, const cw_func_options *o)
     case CW_SLICE_RATE_LIMIT:
         if (o->limit <= 0) return cw__fail(c, CW_EINVAL, "%s: a rate limit needs limit > 0", fname);
         if (!f->period_ms) return cw__fail(c, CW_EINVAL, "%s: a rate limit needs a period", fname);
-        if (o->ttl_fn) return cw__fail(c, CW_EINVAL, "%s: the ban takes a fixed TTL", fname);
+        if (ttl_callback) return cw__fail(c, CW_EINVAL, "%s: the ban takes a fixed TTL", fname);
         if (f->ttl_ms == CW_NO_EXPIRY) return cw__fail(c, CW_EINVAL, "%s: the ban needs a finite TTL", fname);
         /* The fixed window bans for .ttl, by default the period (the seed's ttl or period). */
         if (o->strategy == CW_RATE_LIMIT && !f->ttl_ms) f->ttl_ms = f->period_ms;
@@ -594,7 +612,7 @@ static cw_status build(cw_func *f, const cw_func_options *o)
         if (o->errors_rate <= 0 || o->errors_rate >= 100)
             return cw__fail(c, CW_EINVAL, "%s: errors_rate must be within 1..99", fname);
         if (!f->period_ms) return cw__fail(c, CW_EINVAL, "%s: a circuit breaker needs a period", fname);
-        if (o->ttl_fn || !f->ttl_ms || f->ttl_ms == CW_NO_EXPIRY)
+        if (ttl_callback || !f->ttl_ms || f->ttl_ms == CW_NO_EXPIRY)
             return cw__fail(c, CW_EINVAL, "%s: a circuit breaker needs a fixed, finite TTL", fname);
         if (o->min_calls < 0) return cw__fail(c, CW_EINVAL, "%s: min_calls < 0", fname);
         if (o->half_open_pct < 0 || o->half_open_pct > 100)

@@ -143,8 +143,15 @@ cw_status cw_detect_begin(cw_cache *c, cw_detector *d)
 
 cw_status cw_detect_end(cw_cache *c) { return pop(c, SCOPE_DETECT, NULL); }
 
-void cw__detect_record(const cw_cache *c, const char *key, const char *strategy, int64_t ttl_ms,
-                       int from_cache, int status)
+/* Free what a recorded call owns. */
+static void call_free(cw_detect_call *call)
+{
+    cw_free(call->key);
+    cw_free(call->key_template);
+    cw_value_free(&call->value);
+}
+
+void cw__detect_record(const cw_cache *c, const cw_detect_call *call)
 {
     const char *backend = NULL;
     for (int i = 0; i < tls.n; i++) {
@@ -157,10 +164,17 @@ void cw__detect_record(const cw_cache *c, const char *key, const char *strategy,
             d->calls = n;
             d->cap = nc;
         }
-        char *k = cw__strdup(key);
-        if (!k) continue;
-        if (!backend) backend = cw__backend_scheme((cw_cache *)c, key);
-        d->calls[d->ncalls++] = (cw_detect_call){ k, strategy, backend, ttl_ms, from_cache, status };
+        if (!backend) backend = cw__backend_scheme((cw_cache *)c, call->key);
+        cw_detect_call r = *call;
+        r.backend = backend;
+        r.key = cw__strdup(call->key);
+        r.key_template = cw__strdup(call->key_template);
+        memset(&r.value, 0, sizeof r.value);
+        if (!r.key || !r.key_template || (call->value.data && cw_value_set(&r.value, call->value.data, call->value.len))) {
+            call_free(&r);
+            continue;
+        }
+        d->calls[d->ncalls++] = r;
     }
 }
 
@@ -175,7 +189,7 @@ const cw_detect_call *cw_detector_first_hit(const cw_detector *d)
 void cw_detector_free(cw_detector *d)
 {
     if (!d) return;
-    for (size_t i = 0; i < d->ncalls; i++) cw_free(d->calls[i].key);
+    for (size_t i = 0; i < d->ncalls; i++) call_free(&d->calls[i]);
     cw_free(d->calls);
     memset(d, 0, sizeof *d);
 }

@@ -131,13 +131,13 @@ int cw__early_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, 
             fresh = maybe_refresh(f, args, nargs, kb.p, ttl, ems, out);
         if (fresh) st = CW_OK;
         *from_cache = !fresh;
-        cw__detect(f, kb.p, args, nargs, !fresh, st);
+        cw__detect(f, kb.p, args, nargs, !fresh, st, out, 0);
         goto done;
     }
     if (st) goto done;
     early_ctx x = { f, args, nargs, kb.p, ttl, ems };
     st = cw__single_flight(f, kb.p, early_fill, &x, out, from_cache);
-    cw__detect(f, kb.p, args, nargs, *from_cache, st);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
 done:
     cw__buf_free(&kb);
     return st;

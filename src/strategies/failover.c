@@ -18,9 +18,10 @@ int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *ou
     if (st == CW_OK) {
         /* Only values: a stored error would be served as a fallback "good" result. And only
          * a loader's: a value the wrapped function served from its cache is not stored again. */
-        if (!*from_cache && cw__decide(f, st, out, args, nargs, kb.p, took) == 1)
+        if (!*from_cache && cw__decide(f, st, out, args, nargs, kb.p, took) == 1 &&
+            (!f->ttl_rfn || cw__ttl_of(f, args, nargs, st, out, &ttl) == CW_OK))
             cw__store(f, kb.p, out, 0, ttl, 0, args, nargs);
-        cw__detect(f, kb.p, args, nargs, *from_cache, st);
+        cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
         goto done;
     }
     if (!cw__code_in(f->errors, f->nerrors, st)) goto done;
@@ -35,7 +36,7 @@ int cw__failover_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *ou
     }
     st = hit ? CW_OK : failed;
     *from_cache = hit;
-    cw__detect(f, kb.p, args, nargs, hit, st);
+    cw__detect(f, kb.p, args, nargs, hit, st, out, hit ? failed : 0);
 done:
     cw__buf_free(&kb);
     return st;

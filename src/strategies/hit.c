@@ -21,6 +21,7 @@ static int hit_refresh(cw_func *f, const cw_arg *args, size_t nargs, const char 
     int64_t took = 0;
     int st = cw__load(f, args, nargs, out, &took, from_cache);
     int what = *from_cache ? 0 : cw__decide(f, st, out, args, nargs, key, took);
+    if (what && f->ttl_rfn && cw__ttl_of(f, args, nargs, st, out, &ttl) != CW_OK) what = 0;
     if (what) {
         cw__buf ck;
         cw__buf_init(&ck);
@@ -107,12 +108,12 @@ int cw__hit_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, in
     if (hit && hits > 0 && hits <= f->cache_hits) {
         if (f->update_after && hits == f->update_after) start_refresh(f, args, nargs, kb.p, ttl);
         *from_cache = 1;
-        cw__detect(f, kb.p, args, nargs, 1, st);
+        cw__detect(f, kb.p, args, nargs, 1, st, out, 0);
         goto done;
     }
     hit_ctx x = { f, args, nargs, kb.p, ttl };
     st = cw__single_flight(f, kb.p, hit_fill, &x, out, from_cache);
-    cw__detect(f, kb.p, args, nargs, *from_cache, st);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
 done:
     cw__buf_free(&kb);
     cw__buf_free(&ck);

@@ -103,7 +103,7 @@ int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw
     int served = replay(f, kb.p, fn, ud, &st);
     if (served < 0) goto done;
     if (served) {
-        cw__detect(f, kb.p, args, nargs, 1, st);
+        cw__detect(f, kb.p, args, nargs, 1, st, NULL, 0);
         goto done;
     }
     int64_t t0 = cw_cache_now_ms(f->c);
@@ -130,7 +130,7 @@ int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw
         size_t n = (size_t)snprintf(num, sizeof num, "%zu", em.stored);
         cw__store_bytes(f, kb.p, num, n, CW__CODEC_RAW, mttl, 0, args, nargs);
     }
-    cw__detect(f, kb.p, args, nargs, 0, st);
+    cw__detect(f, kb.p, args, nargs, 0, st, NULL, 0);
 done:
     cw__buf_free(&kb);
     return st;

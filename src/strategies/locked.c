@@ -50,13 +50,13 @@ int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
         /* No lock under a disable: the loader answers (the seed's full disable calls the
          * function directly). */
         st = cw__load(f, args, nargs, out, NULL, from_cache);
-        cw__detect(f, kb.p, args, nargs, *from_cache, st);
+        cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
         goto done;
     }
     if (st) goto done;
     st = cw__load(f, args, nargs, out, NULL, from_cache);
     cw_lock_release(&g);
-    cw__detect(f, kb.p, args, nargs, *from_cache, st);
+    cw__detect(f, kb.p, args, nargs, *from_cache, st, out, 0);
 done:
     cw__buf_free(&kb);
     return st;

@@ -184,8 +184,7 @@ cw_status cw__decode(cw__funcs *fx, uint8_t codec, cw_value *v, int *err);
 /* Value of key-context @name for c on this thread (NULL when none). */
 const char *cw__key_context_get(const cw_cache *c, const char *name, size_t nlen, size_t *vlen);
 int cw__invalidating_further(const cw_cache *c);
-void cw__detect_record(const cw_cache *c, const char *key, const char *strategy, int64_t ttl_ms,
-                       int from_cache, int status);
+void cw__detect_record(const cw_cache *c, const cw_detect_call *call);
 
 /* ---- the cached function (cached.c) ---- */
 
@@ -211,8 +210,9 @@ struct cw_func {
     cw_func *wraps;
     cw_iter_loader_fn iter_loader;
 
-    int64_t ttl_ms; /* 0 when ttl_fn or not given */
+    int64_t ttl_ms; /* 0 when ttl_fn / ttl_rfn or not given */
     cw_ttl_fn ttl_fn;
+    cw_ttl_result_fn ttl_rfn;
     void *ttl_ud;
 
     cw_condition cond;
@@ -257,8 +257,12 @@ struct cw_func {
 cw_status cw__key(cw_func *f, const cw_arg *args, size_t nargs, cw__buf *kb);
 /* Append suffix to a copy of key: kb := key + suffix. */
 cw_status cw__key_suffix(cw__buf *kb, const char *key, const char *suffix);
-/* TTL of this call. */
+/* TTL of this call, before there is a result. */
 cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms);
+/* TTL of this call for the outcome (@st, @result: NULL unless st is CW_OK): what a result
+ * is stored with. Without a ttl_result_fn, cw__ttl's. */
+cw_status cw__ttl_of(cw_func *f, const cw_arg *args, size_t nargs, int st, const cw_value *result,
+                     int64_t *ttl_ms);
 
 /* Run the loader (or the wrapped function); *took_ms is its duration on the cache's clock.
  * *from_cache (may be NULL) is 1 when the wrapped function served the value from its own
@@ -308,9 +312,10 @@ cw_status cw__func_lock(cw_func *f, const char *key, int64_t ttl_ms, cw_lock_gua
 /* Is @code in the list (NULL list: every non-OK code)? */
 int cw__code_in(const int *codes, size_t n, int code);
 
-/* Record the call in open detectors (cheap when none). */
+/* Record the call in open detectors (cheap when none): @val is its value (used when st is
+ * CW_OK; NULL: none), @error the loader error a cached value was served for (0: none). */
 void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache,
-                int st);
+                int st, const cw_value *val, int error);
 
 /* Deep copies of arguments for background tasks: CW_ENOTSUP when an object has no clone. */
 cw_status cw__args_clone(const cw_arg *args, size_t nargs, cw_arg **out);

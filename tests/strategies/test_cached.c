@@ -71,6 +71,62 @@ static int ttl_forms(void)
     return 0;
 }
 
+/* The seed's callable ttl gets result=: long-lived for big results, short for small ones;
+ * NULL before there is a result (the lock's TTL). */
+typedef struct ttl_seen {
+    int calls, without_result;
+} ttl_seen;
+
+static cw_status ttl_by_result(void *ud, const cw_arg *args, size_t nargs, int status, const cw_value *result,
+                               int64_t *ttl)
+{
+    ttl_seen *s = ud;
+    s->calls++;
+    if (!result) {
+        s->without_result++;
+        *ttl = 1000;
+        return CW_OK;
+    }
+    if (status != CW_OK) return CW_EINVAL;
+    *ttl = result->len > 4 ? 7200000 : 60000;
+    return CW_OK;
+}
+
+static int ttl_from_the_result(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter n = { 0 };
+    ttl_seen seen = { 0 };
+    cw_func *f = CW_FUNC(c, count_loader, .loader_ud = &n, .args = "id", .key = "r:{id}",
+                         .ttl_result_fn = ttl_by_result, .ttl_ud = &seen);
+    static const int errs[] = { CW_USER_ERROR };
+    cw_func *fo = CW_FUNC(c, count_loader, .loader_ud = &n, .strategy = CW_FAILOVER, .args = "id", .key = "r:{id}",
+                          .ttl_result_fn = ttl_by_result, .ttl_ud = &seen, .errors = errs, .nerrors = 1);
+    CHECK(f && fo);
+    cw_value v = { 0 };
+    int64_t left = 0;
+    CHECK_CALL_VAL(f, v, "v1:7", CW_ARG_INT(7));     /* 4 bytes: short */
+    CHECK_CALL_VAL(f, v, "v2:123", CW_ARG_INT(123)); /* 6 bytes: long */
+    CHECK_OK(cw_get_expire(c, "r:7", &left));
+    CHECK_EQ_INT(left, 60000);
+    CHECK_OK(cw_get_expire(c, "r:123", &left));
+    CHECK_EQ_INT(left, 7200000);
+    CHECK_CALL_VAL(fo, v, "v3:123", CW_ARG_INT(123));
+    CHECK_OK(cw_get_expire(c, "fail:r:123", &left));
+    CHECK_EQ_INT(left, 7200000);
+    CHECK(seen.calls > seen.without_result);
+    /* One TTL callback or the other. */
+    CHECK_ST(cw_func_new(&(cw_func *){ NULL }, c, &(cw_func_options){ .loader = count_loader, .key = "x",
+             .ttl_fn = ttl_by_id, .ttl_result_fn = ttl_by_result }), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "one of .ttl_fn and .ttl_result_fn"));
+    cw_value_free(&v);
+    cw_func_free(f);
+    cw_func_free(fo);
+    cw_cache_free(c);
+    return 0;
+}
+
 static int default_key_has_name_and_every_argument(void)
 {
     cw_fake_clock fc;
@@ -541,6 +597,7 @@ static int value_buffer_is_reused(void)
 static const cw_test tests[] = {
     CW_TEST(simple_loads_once_then_hits),
     CW_TEST(ttl_forms),
+    CW_TEST(ttl_from_the_result),
     CW_TEST(default_key_has_name_and_every_argument),
     CW_TEST(conditions),
     CW_TEST(cached_errors),

@@ -1,5 +1,6 @@
-/* test_context.c - detect: which calls came from the cache, with key, strategy, TTL and
- * backend (the seed's X-From-Cache middleware); scopes are per thread and per cache. */
+/* test_context.c - detect: which calls came from the cache, with key, strategy, TTL,
+ * backend, template, value and the error a fallback answered (the seed's X-From-Cache
+ * middleware); scopes are per thread and per cache. */
 #include "func_helpers.h"
 
 static int detect_records_calls(void)
@@ -36,6 +37,14 @@ static int detect_records_calls(void)
     CHECK_STR(d.calls[3].strategy, "failover");
     CHECK_EQ_INT(d.calls[2].from_cache, 0);
     CHECK_EQ_INT(d.calls[3].from_cache, 1); /* served the last good value */
+    /* The seed's detect also has the template, the value and the error a fallback served. */
+    CHECK_STR(d.calls[0].key_template, "user:{id}");
+    CHECK_VAL(d.calls[0].value, "v1:1");
+    CHECK_VAL(d.calls[1].value, "v2:2");
+    CHECK_EQ_INT(d.calls[0].error, 0);
+    CHECK_STR(d.calls[3].key_template, "fail:key");
+    CHECK_VAL(d.calls[3].value, "v3");
+    CHECK_EQ_INT(d.calls[3].error, CW_USER_ERROR);
     const cw_detect_call *first = cw_detector_first_hit(&d);
     CHECK(first && strcmp(first->key, "user:1") == 0);
     /* As the seed's middleware: the key and its remaining TTL for the response headers. */

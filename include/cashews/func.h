@@ -237,6 +237,15 @@ typedef struct cw_func_options {
 
     cw_ttl_result_fn ttl_result_fn; /* instead of .ttl/.ttl_ms/.ttl_fn: the TTL of what is stored
                                        computed from the result too (uses .ttl_ud) */
+
+    /* .invalidate templates' own fields (the seed's invalidate args_map and defaults):
+     * "field=argument" fills {field} with that argument of the call; "field=text" fills it
+     * with the text. As in the seed a mapping wins over a default, and a default over an
+     * argument of the same name. Unknown fields still fail at creation. */
+    const char *const *invalidate_args;
+    size_t ninvalidate_args;
+    const char *const *invalidate_defaults;
+    size_t ninvalidate_defaults;
 } cw_func_options;
 
 /** cw_func_new() - Create a cached function on @c.

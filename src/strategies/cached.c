@@ -660,14 +660,7 @@ static cw_status build(cw_func *f, const cw_func_options *o)
             if ((st = cw_register_tag(c, o->tags[i], f->key.src))) return st;
         }
     }
-    if (o->ninvalidate && !o->invalidate) return cw__fail(c, CW_EINVAL, "%s: invalidate is NULL", fname);
-    if (o->ninvalidate) {
-        if (!(f->inval = cw_calloc(o->ninvalidate, sizeof *f->inval))) return CW_ENOMEM;
-        for (size_t i = 0; i < o->ninvalidate; i++) {
-            if ((st = cw__tmpl_parse(f->fx, o->invalidate[i], f->argn, f->nargs, 0, &f->inval[i]))) return st;
-            f->ninval++;
-        }
-    }
+    if ((st = cw__invalidate_setup(f, o))) return st;
     if (o->strategy == CW_BLOOM && (st = cw__bloom_setup(f, o))) return st;
     return CW_OK;
 }
@@ -718,8 +711,7 @@ void cw_func_free(cw_func *f)
     cw__tmpl_free(&f->bare);
     for (size_t i = 0; i < f->ntags; i++) cw__tmpl_free(&f->tags[i]);
     cw_free(f->tags);
-    for (size_t i = 0; i < f->ninval; i++) cw__tmpl_free(&f->inval[i]);
-    cw_free(f->inval);
+    cw__invalidate_free(f);
     cw_free(f->cache_errors);
     cw_free(f->errors);
     cw_free(f->bloom_key);

@@ -204,6 +204,10 @@ struct cw_func {
     size_t ntags;
     cw__tmpl *inval;
     size_t ninval;
+    /* The invalidate templates' fields are [mapped..., defaults..., arguments...]. */
+    size_t ninval_map, ninval_def;
+    uint32_t *inval_map_arg; /* the argument each mapped field takes */
+    char **inval_def;        /* the text of each default */
 
     cw_loader_fn loader;
     void *loader_ud;
@@ -339,8 +343,11 @@ cw_status cw__bloom_setup(cw_func *f, const cw_func_options *o);
 int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn,
                                 void *ud);
 
-/* Invalidation after a successful call (tags.c). */
+/* Invalidation after a successful call (tags.c): parse .invalidate with its maps and
+ * defaults at creation, run it after a call, free it with the function. */
+cw_status cw__invalidate_setup(cw_func *f, const cw_func_options *o);
 cw_status cw__run_invalidate(cw_func *f, const cw_arg *args, size_t nargs);
+void cw__invalidate_free(cw_func *f);
 
 /* ---- background pool (worker.c) ---- */
 /* Queue t: CW_OK (the pool owns t), CW_NOTSTORED (a task for t->key is queued or running,

@@ -297,15 +297,97 @@ cw_status cw_delete_tags(cw_cache *c, const char *const *tags, size_t n, uint64_
 
 /* ---- invalidate after a call ---- */
 
+/* Split "field=rest" (spaces around both trimmed) into a field name and the rest. */
+static cw_status split_pair(cw_func *f, const char *what, const char *pair, char **field, char **rest)
+{
+    const char *eq = pair ? strchr(pair, '=') : NULL;
+    if (!eq) return cw__fail(f->c, CW_EINVAL, "%s: %s \"%s\" is not \"field=...\"", f->name, what, pair ? pair : "(null)");
+    const char *a = pair, *b = eq, *r = eq + 1, *e = r + strlen(r);
+    while (a < b && *a == ' ') a++;
+    while (b > a && b[-1] == ' ') b--;
+    while (*r == ' ') r++;
+    while (e > r && e[-1] == ' ') e--;
+    int ok = a < b;
+    for (const char *p = a; p < b && ok; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || *p == '_' || (p > a && *p >= '0' && *p <= '9');
+    if (!ok) return cw__fail(f->c, CW_EINVAL, "%s: %s \"%s\": the field is not an identifier", f->name, what, pair);
+    *field = cw__strndup(a, (size_t)(b - a));
+    *rest = *field ? cw__strndup(r, (size_t)(e - r)) : NULL;
+    if (!*rest) { cw_free(*field); *field = NULL; return CW_ENOMEM; }
+    return CW_OK;
+}
+
+cw_status cw__invalidate_setup(cw_func *f, const cw_func_options *o)
+{
+    if ((o->ninvalidate && !o->invalidate) || (o->ninvalidate_args && !o->invalidate_args) ||
+        (o->ninvalidate_defaults && !o->invalidate_defaults))
+        return cw__fail(f->c, CW_EINVAL, "%s: invalidate, invalidate_args or invalidate_defaults is NULL", f->name);
+    if ((o->ninvalidate_args || o->ninvalidate_defaults) && !o->ninvalidate)
+        return cw__fail(f->c, CW_EINVAL, "%s: invalidate_args and invalidate_defaults need .invalidate", f->name);
+    if (!o->ninvalidate) return CW_OK;
+    size_t nm = o->ninvalidate_args, nd = o->ninvalidate_defaults, total = nm + nd + f->nargs;
+    char **names = cw_calloc(total ? total : 1, sizeof *names);
+    f->inval = cw_calloc(o->ninvalidate, sizeof *f->inval);
+    f->inval_map_arg = nm ? cw_calloc(nm, sizeof *f->inval_map_arg) : NULL;
+    f->inval_def = nd ? cw_calloc(nd, sizeof *f->inval_def) : NULL;
+    cw_status st = names && f->inval && (!nm || f->inval_map_arg) && (!nd || f->inval_def) ? CW_OK : CW_ENOMEM;
+    for (size_t i = 0; !st && i < nm; i++) {
+        char *arg = NULL;
+        if ((st = split_pair(f, "invalidate_args", o->invalidate_args[i], &names[i], &arg))) break;
+        size_t k = 0;
+        while (k < f->nargs && strcmp(f->argn[k], arg) != 0) k++;
+        if (k == f->nargs)
+            st = cw__fail(f->c, CW_EINVAL, "%s: invalidate_args \"%s\": no argument \"%s\"", f->name,
+                          o->invalidate_args[i], arg);
+        f->inval_map_arg[i] = (uint32_t)k;
+        f->ninval_map++;
+        cw_free(arg);
+    }
+    for (size_t i = 0; !st && i < nd; i++) {
+        st = split_pair(f, "invalidate_defaults", o->invalidate_defaults[i], &names[nm + i], &f->inval_def[i]);
+        if (!st) f->ninval_def++;
+    }
+    /* Lookup takes the first name that matches: mapped fields, then defaults, then arguments. */
+    for (size_t i = 0; i < f->nargs; i++) names[nm + nd + i] = f->argn[i];
+    for (size_t i = 0; !st && i < o->ninvalidate; i++) {
+        if ((st = cw__tmpl_parse(f->fx, o->invalidate[i], names, total, 0, &f->inval[i]))) break;
+        f->ninval++;
+    }
+    if (names)
+        for (size_t i = 0; i < nm + nd; i++) cw_free(names[i]);
+    cw_free(names);
+    return st;
+}
+
+void cw__invalidate_free(cw_func *f)
+{
+    for (size_t i = 0; i < f->ninval; i++) cw__tmpl_free(&f->inval[i]);
+    cw_free(f->inval);
+    for (size_t i = 0; i < f->ninval_def; i++) cw_free(f->inval_def[i]);
+    cw_free(f->inval_def);
+    cw_free(f->inval_map_arg);
+}
+
 cw_status cw__run_invalidate(cw_func *f, const cw_arg *args, size_t nargs)
 {
+    /* The templates' fields: [mapped..., defaults..., arguments...]. */
+    size_t extra = f->ninval_map + f->ninval_def;
+    cw_arg stack[16];
+    cw_arg *all = (cw_arg *)args;
+    if (extra) {
+        all = extra + nargs <= 16 ? stack : cw_calloc(extra + nargs, sizeof *all);
+        if (!all) return CW_ENOMEM;
+        for (size_t i = 0; i < f->ninval_map; i++) all[i] = args[f->inval_map_arg[i]];
+        for (size_t i = 0; i < f->ninval_def; i++) all[f->ninval_map + i] = CW_ARG_STR(f->inval_def[i]);
+        for (size_t i = 0; i < nargs; i++) all[extra + i] = args[i];
+    }
     cw_status first = CW_OK;
     for (size_t i = 0; i < f->ninval; i++) {
         const cw__tmpl *t = &f->inval[i];
         cw__buf b;
         cw__buf_init(&b);
         /* Patterns escape the glob characters of argument values; plain keys stay plain. */
-        cw_status st = cw__tmpl_format(f->fx, t, args, nargs, t->has_glob, &b);
+        cw_status st = cw__tmpl_format(f->fx, t, all, extra + nargs, t->has_glob, &b);
         if (!st) {
             st = t->has_glob ? cw_delete_match(f->c, b.p, NULL) : cw_delete(f->c, b.p);
             if (st == CW_NOTFOUND) st = CW_OK;
@@ -313,5 +395,6 @@ cw_status cw__run_invalidate(cw_func *f, const cw_arg *args, size_t nargs)
         if (st && !first) first = st;
         cw__buf_free(&b);
     }
+    if (all != args && all != stack) cw_free(all);
     return first;
 }

@@ -497,6 +497,62 @@ static int invalidate_further_and_invalidate(void)
     return 0;
 }
 
+/* The seed's @cache.invalidate(template, args_map, defaults): template fields filled from a
+ * renamed argument or a fixed default (a default wins over an argument of its name). */
+static int invalidate_with_argument_map_and_defaults(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    counter m = { .value = "done" };
+    const char *keys[] = { "items:3:v2", "items:3:v1", "x:all", "x:3", "a:3:all", "a:3:3", "i:3", "i:book" };
+    for (size_t i = 0; i < 8; i++) CHECK_OK(cw_set(c, keys[i], "1", 1, 60000));
+    cw_func *f = CW_FUNC(c, count_loader, .loader_ud = &m, .strategy = CW_NO_CACHE, .args = "item, page",
+                         .invalidate = (const char *const[]){ "items:{p}:{version}", "x:{page}", "a:{p}:{page}",
+                                                              "i:{item}" },
+                         .ninvalidate = 4,
+                         .invalidate_args = (const char *const[]){ "p = page", "item=page" }, .ninvalidate_args = 2,
+                         .invalidate_defaults = (const char *const[]){ "version=v2", "page=all" },
+                         .ninvalidate_defaults = 2);
+    CHECK(f);
+    cw_value v = { 0 };
+    CHECK_OK(CW_CALL(f, &v, CW_ARG_STR("book"), CW_ARG_INT(3)));
+    CHECK_EQ_INT(cw_exists(c, "items:3:v2"), CW_NOTFOUND);
+    CHECK_OK(cw_exists(c, "items:3:v1"));
+    CHECK_EQ_INT(cw_exists(c, "x:all"), CW_NOTFOUND); /* the default, not the argument */
+    CHECK_OK(cw_exists(c, "x:3"));
+    CHECK_EQ_INT(cw_exists(c, "a:3:all"), CW_NOTFOUND);
+    CHECK_OK(cw_exists(c, "a:3:3"));
+    CHECK_EQ_INT(cw_exists(c, "i:3"), CW_NOTFOUND); /* a mapping wins over the argument "item" */
+    CHECK_OK(cw_exists(c, "i:book"));
+    struct { cw_func_options o; const char *msg; } bad[] = {
+        { { .invalidate = (const char *const[]){ "i:{p}" }, .ninvalidate = 1,
+            .invalidate_args = (const char *const[]){ "p" }, .ninvalidate_args = 1 }, "is not \"field=...\"" },
+        { { .invalidate = (const char *const[]){ "i:{p}" }, .ninvalidate = 1,
+            .invalidate_args = (const char *const[]){ "p=nope" }, .ninvalidate_args = 1 }, "no argument \"nope\"" },
+        { { .invalidate = (const char *const[]){ "i:{p}" }, .ninvalidate = 1,
+            .invalidate_defaults = (const char *const[]){ "1p=x" }, .ninvalidate_defaults = 1 }, "not an identifier" },
+        { { .invalidate = (const char *const[]){ "i:{q}" }, .ninvalidate = 1,
+            .invalidate_defaults = (const char *const[]){ "p=x" }, .ninvalidate_defaults = 1 }, "unknown argument \"q\"" },
+        { { .invalidate_defaults = (const char *const[]){ "p=x" }, .ninvalidate_defaults = 1 }, "need .invalidate" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bad[i].o.strategy = CW_NO_CACHE;
+        bad[i].o.loader = count_loader;
+        bad[i].o.loader_ud = &m;
+        bad[i].o.args = "page";
+        cw_func *g = NULL;
+        CHECK_ST(cw_func_new(&g, c, &bad[i].o), CW_EINVAL);
+        if (!strstr(cw_cache_errmsg(c), bad[i].msg)) {
+            fprintf(stderr, "case %zu: \"%s\" lacks \"%s\"\n", i, cw_cache_errmsg(c), bad[i].msg);
+            return 1;
+        }
+    }
+    cw_value_free(&v);
+    cw_func_free(f);
+    cw_cache_free(c);
+    return 0;
+}
+
 static int disabled_cache_still_answers(void)
 {
     cw_fake_clock fc;
@@ -608,6 +664,7 @@ static const cw_test tests[] = {
     CW_TEST(stacked_layers_store_only_loader_values),
     CW_TEST(creation_errors_name_the_problem),
     CW_TEST(invalidate_further_and_invalidate),
+    CW_TEST(invalidate_with_argument_map_and_defaults),
     CW_TEST(disabled_cache_still_answers),
     CW_TEST(value_buffer_is_reused),
     CW_TEST(no_backend_for_the_key_fails),

@@ -164,7 +164,8 @@ typedef struct cw_func_options {
     void *loader_ud;
     cw_func *wraps;              /* instead of a loader: another cached function (stacking);
                                     it must outlive this one */
-    cw_iter_loader_fn iter_loader; /* CW_ITERATOR */
+    cw_iter_loader_fn iter_loader; /* CW_ITERATOR and CW_LOCKED (a locked iterator); an
+                                      iterator function in .wraps works too */
 
     const char *key;    /* key template; NULL: the default key */
     const char *prefix; /* prepended with ':'; NULL: the strategy's ("fail", "hit", ...), "": none */
@@ -287,8 +288,10 @@ CW_API int cw_func_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *
  * function becomes the loader of something else (cw_func_options.wraps does it for you). */
 CW_API int cw_func_loader(void *ud, const cw_arg *args, size_t nargs, cw_value *out);
 
-/** cw_func_iterate() - Call an iterator function (CW_ITERATOR): on a hit replay the cached
- * chunks, else run the iterator loader, passing each chunk to @fn as it comes and caching it.
+/** cw_func_iterate() - Call an iterator function: CW_ITERATOR (on a hit replay the cached
+ * chunks, else run the iterator loader, passing each chunk to @fn as it comes and caching it)
+ * or CW_LOCKED over an iterator loader (the lock held until the stream ends, nothing cached;
+ * CW_ELOCKED as cw_func_call()). Stacks: an iterator over a locked iterator.
  * Return: CW_OK; the loader's error; CW_ESTATE when @fn stopped early (nothing more cached). */
 CW_API int cw_func_iterate(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud);
 

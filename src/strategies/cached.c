@@ -484,15 +484,22 @@ static cw_status build(cw_func *f, const cw_func_options *o)
     if (!(f->name = cw__strdup(name ? name : f->sname))) return CW_ENOMEM;
     const char *fname = f->name;
 
-    /* The loader. */
-    int nload = (o->loader != NULL) + (o->wraps != NULL);
-    if (o->strategy == CW_ITERATOR) {
-        if (!o->iter_loader) return cw__fail(c, CW_EINVAL, "%s: an iterator function needs .iter_loader", fname);
-    } else if (nload != 1) {
-        return cw__fail(c, CW_EINVAL, "%s: give exactly one of .loader and .wraps", fname);
-    }
+    /* The loader: a value loader, an iterator loader (iterator and locked functions), or
+     * another function (.wraps) giving the same kind. */
+    int may_iterate = o->strategy == CW_ITERATOR || o->strategy == CW_LOCKED;
+    int nload = (o->loader != NULL) + (o->wraps != NULL) + (o->iter_loader != NULL);
+    if (nload != 1)
+        return cw__fail(c, CW_EINVAL, "%s: give exactly one of .loader%s and .wraps", fname,
+                        may_iterate ? ", .iter_loader" : "");
     if (o->wraps && o->wraps->c != c)
         return cw__fail(c, CW_EINVAL, "%s: .wraps belongs to another cache", fname);
+    f->iterable = o->iter_loader != NULL || (o->wraps && o->wraps->iterable);
+    if (f->iterable && !may_iterate)
+        return cw__fail(c, CW_EINVAL, "%s: only iterator and locked functions take an iterator (.iter_loader, or"
+                        " .wraps of an iterator function)", fname);
+    if (o->strategy == CW_ITERATOR && !f->iterable)
+        return cw__fail(c, CW_EINVAL, "%s: an iterator function needs .iter_loader or an iterator function in .wraps",
+                        fname);
     f->loader = o->loader;
     f->loader_ud = o->loader_ud;
     f->wraps = o->wraps;
@@ -736,6 +743,7 @@ static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out
 {
     int st;
     *from_cache = 0;
+    if (f->iterable) return cw__fail(f->c, CW_EINVAL, "%s is an iterator: call cw_func_iterate()", f->name);
     switch (f->strategy) {
     case CW_SIMPLE: st = cw__simple_call(f, args, nargs, out, from_cache); break;
     case CW_FAILOVER: st = cw__failover_call(f, args, nargs, out, from_cache); break;
@@ -768,11 +776,12 @@ int cw_func_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out)
 int cw_func_iterate(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud)
 {
     if (!f) return CW_EINVAL;
-    if (f->strategy != CW_ITERATOR) return cw__fail(f->c, CW_EINVAL, "%s is not an iterator function", f->name);
+    if (!f->iterable) return cw__fail(f->c, CW_EINVAL, "%s is not an iterator function", f->name);
     if (!fn) return cw__fail(f->c, CW_EINVAL, "%s: chunk callback is NULL", f->name);
     int st = check_call(f, args, nargs);
     if (st) return st;
-    st = cw__iterator_replay_or_load(f, args, nargs, fn, ud);
+    st = f->strategy == CW_LOCKED ? cw__locked_iterate(f, args, nargs, fn, ud)
+                                  : cw__iterator_replay_or_load(f, args, nargs, fn, ud);
     if (st == CW_OK && f->ninval) cw__run_invalidate(f, args, nargs);
     return st;
 }

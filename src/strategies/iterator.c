@@ -26,6 +26,7 @@ struct cw_emitter {
     size_t idx;    /* chunks emitted */
     size_t stored; /* leading chunks stored */
     int stopped;   /* the consumer asked to stop */
+    int through;   /* pass chunks on, cache nothing (locked iterators) */
 };
 
 static cw_status chunk_key(cw__buf *b, const char *key, size_t i)
@@ -45,6 +46,7 @@ int cw_emit(cw_emitter *em, const void *chunk, size_t len)
         em->stopped = 1;
         return CW_ESTATE;
     }
+    if (em->through) return CW_OK;
     cw_func *f = em->f;
     if (em->stored == em->idx) {
         cw__buf kb;
@@ -59,6 +61,27 @@ int cw_emit(cw_emitter *em, const void *chunk, size_t len)
     }
     em->idx++;
     return CW_OK;
+}
+
+/* Stacked under another iterator function: its chunks go through cw_emit. */
+static int forward(void *ud, const void *chunk, size_t len)
+{
+    return cw_emit(ud, chunk, len) != CW_OK;
+}
+
+/* Run the stream of @f into @em: the iterator loader, or the wrapped iterator function. */
+static int run_stream(cw_func *f, const cw_arg *args, size_t nargs, cw_emitter *em)
+{
+    int st = f->wraps ? cw_func_iterate(f->wraps, args, nargs, forward, em)
+                      : f->iter_loader(f->loader_ud, args, nargs, em);
+    return em->stopped ? CW_ESTATE : st;
+}
+
+int cw__iterate_through(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud)
+{
+    if (f->wraps) return cw_func_iterate(f->wraps, args, nargs, fn, ud);
+    cw_emitter em = { f, args, nargs, NULL, 0, fn, ud, 0, 0, 0, 1 };
+    return run_stream(f, args, nargs, &em);
 }
 
 /* Replay: 1 when served from the cache (status in *st), 0 when it must load, -1 when the
@@ -107,9 +130,8 @@ int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw
         goto done;
     }
     int64_t t0 = cw_cache_now_ms(f->c);
-    cw_emitter em = { f, args, nargs, kb.p, ttl, fn, ud, 0, 0, 0 };
-    st = f->iter_loader(f->loader_ud, args, nargs, &em);
-    if (em.stopped) st = CW_ESTATE;
+    cw_emitter em = { f, args, nargs, kb.p, ttl, fn, ud, 0, 0, 0, 0 };
+    st = run_stream(f, args, nargs, &em);
     if (st != CW_OK && st != CW_ESTATE && em.stored == em.idx &&
         cw__decide(f, st, NULL, args, nargs, kb.p, f->time_cond_ms) == 2) {
         cw__buf ck;

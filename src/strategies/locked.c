@@ -8,6 +8,10 @@
  * strategy. Under a disable the lock cannot be taken: the loader answers, as it does for
  * every strategy when the cache is off.
  *
+ * Over an iterator loader (.iter_loader, or .wraps of an iterator function) the function is
+ * an iterator itself (cw_func_iterate): the lock is held while the chunks flow, as the seed's
+ * locked async generator holds it.
+ *
  * cw__func_lock is also the wait of .lock = 1 (cached.c).
  */
 #include <time.h>
@@ -36,6 +40,26 @@ cw_status cw__func_lock(cw_func *f, const char *key, int64_t ttl_ms, cw_lock_gua
         struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
         while (nanosleep(&ts, &ts) != 0) {}
     }
+}
+
+int cw__locked_iterate(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud)
+{
+    cw__buf kb;
+    cw__buf_init(&kb);
+    int st = cw__key(f, args, nargs, &kb);
+    if (st) goto done;
+    cw_lock_guard g;
+    cw_status ls = cw__func_lock(f, kb.p, f->ttl_ms, &g);
+    if (ls != CW_OK && ls != CW_EDISABLED) {
+        st = ls;
+        goto done;
+    }
+    st = cw__iterate_through(f, args, nargs, fn, ud);
+    if (ls == CW_OK) cw_lock_release(&g);
+    cw__detect(f, kb.p, args, nargs, 0, st, NULL, 0);
+done:
+    cw__buf_free(&kb);
+    return st;
 }
 
 int cw__locked_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)

@@ -213,6 +213,7 @@ struct cw_func {
     void *loader_ud;
     cw_func *wraps;
     cw_iter_loader_fn iter_loader;
+    int iterable; /* called with cw_func_iterate: an iterator, or locked over one */
 
     int64_t ttl_ms; /* 0 when ttl_fn / ttl_rfn or not given */
     cw_ttl_fn ttl_fn;
@@ -342,6 +343,11 @@ int cw__bloom_call(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, 
 cw_status cw__bloom_setup(cw_func *f, const cw_func_options *o);
 int cw__iterator_replay_or_load(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn,
                                 void *ud);
+/* Run @f's stream (its iterator loader, or the iterator function it wraps) straight to @fn,
+ * caching nothing (iterator.c). */
+int cw__iterate_through(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud);
+/* The locked strategy over an iterator: the lock is held while the chunks flow (locked.c). */
+int cw__locked_iterate(cw_func *f, const cw_arg *args, size_t nargs, cw_chunk_fn fn, void *ud);
 
 /* Invalidation after a successful call (tags.c): parse .invalidate with its maps and
  * defaults at creation, run it after a call, free it with the function. */

@@ -1,5 +1,6 @@
 /* test_iterator.c - iterator: chunks reach the consumer as they come, are cached, and are
- * replayed; stopped or failed streams are not cached; cached errors end a replay. */
+ * replayed; stopped or failed streams are not cached; cached errors end a replay; locked
+ * iterators hold their lock while the chunks flow, alone or under a caching iterator. */
 #include "func_helpers.h"
 
 typedef struct pages {
@@ -148,7 +149,82 @@ static int condition_per_chunk(void)
     return 0;
 }
 
+typedef struct lock_probe {
+    sink s;
+    cw_cache *c;
+    const char *lock_key;
+    int locked_seen; /* chunks that saw the lock held */
+} lock_probe;
+
+static int collect_checking_lock(void *ud, const void *chunk, size_t len)
+{
+    lock_probe *p = ud;
+    int locked = 0;
+    if (cw_is_locked(p->c, p->lock_key, 0, 0, &locked) == CW_OK && locked) p->locked_seen++;
+    return collect(&p->s, chunk, len);
+}
+
+/* The seed's locked over an async generator: one stream at a time per key, the lock held
+ * until the last chunk is consumed; under iterator, only loads take it. */
+static int locked_iterators(void)
+{
+    cw_fake_clock fc;
+    cw_cache *c = helper_cache(&fc);
+    pages p = { .n = 3 };
+    cw_func *lk = cw_func_make(c, &(cw_func_options){ .strategy = CW_LOCKED, .iter_loader = page_loader,
+                                                      .loader_ud = &p, .args = "name", .key = "s:{name}",
+                                                      .ttl = "10s", .no_wait = 1 });
+    CHECK(lk);
+    lock_probe probe = { .c = c, .lock_key = "locked:s:a" };
+    CHECK_OK(cw_func_iterate(lk, (cw_arg[]){ CW_ARG_STR("a") }, 1, collect_checking_lock, &probe));
+    CHECK_STR(probe.s.got, "a-p0-c1,a-p1-c1,a-p2-c1");
+    CHECK_EQ_INT(probe.locked_seen, 3);
+    int locked = 1;
+    CHECK_OK(cw_is_locked(c, "locked:s:a", 0, 0, &locked));
+    CHECK_EQ_INT(locked, 0);
+    /* Held by another: no stream. */
+    CHECK_OK(cw_set_lock(c, "locked:s:a", "other", 5, 60000));
+    sink none = { 0 };
+    CHECK_ST(cw_func_iterate(lk, (cw_arg[]){ CW_ARG_STR("a") }, 1, collect, &none), CW_ELOCKED);
+    CHECK_EQ_INT(none.chunks, 0);
+    CHECK_OK(cw_unlock(c, "locked:s:a", "other", 5));
+    /* A caching iterator over it: the first call streams under the lock, the next replays. */
+    cw_func *it = cw_func_make(c, &(cw_func_options){ .strategy = CW_ITERATOR, .wraps = lk, .key = "get:{name}",
+                                                      .ttl = "10m" });
+    CHECK(it);
+    lock_probe q = { .c = c, .lock_key = "locked:s:b" };
+    CHECK_OK(cw_func_iterate(it, (cw_arg[]){ CW_ARG_STR("b") }, 1, collect_checking_lock, &q));
+    CHECK_STR(q.s.got, "b-p0-c2,b-p1-c2,b-p2-c2");
+    CHECK_EQ_INT(q.locked_seen, 3);
+    lock_probe r = { .c = c, .lock_key = "locked:s:b" };
+    CHECK_OK(cw_func_iterate(it, (cw_arg[]){ CW_ARG_STR("b") }, 1, collect_checking_lock, &r));
+    CHECK_STR(r.s.got, "b-p0-c2,b-p1-c2,b-p2-c2");
+    CHECK_EQ_INT(r.locked_seen, 0);
+    CHECK_EQ_INT(atomic_load(&p.calls), 2);
+    /* A stopped consumer ends the stream and frees the lock. */
+    sink st = { .stop_after = 1 };
+    CHECK_ST(cw_func_iterate(lk, (cw_arg[]){ CW_ARG_STR("a") }, 1, collect, &st), CW_ESTATE);
+    CHECK_OK(cw_is_locked(c, "locked:s:a", 0, 0, &locked));
+    CHECK_EQ_INT(locked, 0);
+    /* Iterators are iterated, not called; only iterator and locked functions take one. */
+    cw_value v = { 0 };
+    CHECK_ST(CW_CALL(lk, &v, CW_ARG_STR("a")), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "call cw_func_iterate()"));
+    cw_func *bad = NULL;
+    CHECK_ST(cw_func_new(&bad, c, &(cw_func_options){ .iter_loader = page_loader, .key = "k", .ttl = "1h" }), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "only iterator and locked functions"));
+    CHECK_ST(cw_func_new(&bad, c, &(cw_func_options){ .wraps = lk, .key = "k", .ttl = "1h" }), CW_EINVAL);
+    CHECK_ST(cw_func_new(&bad, c, &(cw_func_options){ .strategy = CW_ITERATOR, .loader = count_loader, .key = "k",
+                                                      .ttl = "1h" }), CW_EINVAL);
+    CHECK(strstr(cw_cache_errmsg(c), "needs .iter_loader or an iterator function"));
+    cw_func_free(it);
+    cw_func_free(lk);
+    cw_cache_free(c);
+    return 0;
+}
+
 static const cw_test tests[] = {
+    CW_TEST(locked_iterators),
     CW_TEST(caches_and_replays_chunks),
     CW_TEST(stopped_or_failed_streams_are_not_cached),
     CW_TEST(cached_error_ends_the_replay),

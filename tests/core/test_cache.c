@@ -551,6 +551,15 @@ static int callbacks_are_scoped(void)
     CHECK_OK(cw_get(c, "test", &v)); /* scope closed: no callback */
     CHECK_STR(s.log, "get test=0(1);");
     CHECK_STR(s2.log, "get test=0(1);delete nothing=1;");
+    /* A failed command calls back with its status (README, Choices: the seed raises instead). */
+    seen s3 = { "", 0 };
+    CHECK_OK(cw_callback_begin(c, CW_CMD_BIT(CW_CMD_INCR), on_cmd, &s3));
+    CHECK_OK(cw_set(c, "text", "abc", 3, 1000));
+    CHECK_ST(cw_incr(c, "text", 1, 1000, NULL), CW_ETYPE);
+    CHECK_OK(cw_callback_end(c));
+    char want[64];
+    snprintf(want, sizeof want, "incr text=%d;", CW_ETYPE);
+    CHECK_STR(s3.log, want);
     CHECK_ST(cw_callback_end(c), CW_ESTATE);
     CHECK_ST(cw_callback_begin(c, CW_CMD_ALL, NULL, NULL), CW_EINVAL);
     cw_value_free(&v);

@@ -386,6 +386,14 @@ static int stacked_layers_store_only_loader_values(void)
     CHECK_OK(cw_exists(c, "in:5"));
     CHECK_OK(cw_exists(c, "out:5"));
     CHECK_EQ_INT(atomic_load(&n.calls), 2);
+    /* Only .wraps counts (README, Choices): a loader that calls a cached function is a
+     * loader, and what it returns is stored even when that function hit (the seed's
+     * failover and upper caches skip storing after any cached hit during the call). */
+    cw_func *adapter = CW_FUNC(c, cw_func_loader, .loader_ud = inner, .args = "id", .key = "ad:{id}", .ttl = "1h");
+    CHECK(adapter);
+    CHECK_CALL_VAL(adapter, v, "v1:4", CW_ARG_INT(4));
+    CHECK_OK(cw_exists(c, "ad:4"));
+    cw_func_free(adapter);
     cw_value_free(&v);
     cw_func_free(outer);
     cw_func_free(inner);

@@ -83,10 +83,9 @@ cw_status cw__ttl(cw_func *f, const cw_arg *args, size_t nargs, int64_t *ttl_ms)
     return cw__ttl_of(f, args, nargs, CW_OK, NULL, ttl_ms);
 }
 
-void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache, int st,
-                const cw_value *val, int error)
+CW__COLD void cw__detect_slow(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache,
+                              int st, const cw_value *val, int error)
 {
-    if (!atomic_load_explicit(&f->fx->nscopes, memory_order_relaxed)) return;
     int64_t ttl = 0;
     /* The seed's detect has the TTL computed with the result. */
     if (cw__ttl_of(f, args, nargs, st, val, &ttl)) ttl = 0;
@@ -96,7 +95,8 @@ void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, i
     cw__detect_record(f->c, &call);
 }
 
-static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache);
+static CW__ALWAYS_INLINE int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
+                                       int *from_cache);
 
 int cw__load(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int64_t *took_ms,
              int *from_cache)
@@ -739,7 +739,8 @@ static int check_call(cw_func *f, const cw_arg *args, size_t nargs)
 }
 
 /* Dispatch a checked call; *from_cache as for the strategies. */
-static int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out, int *from_cache)
+static CW__ALWAYS_INLINE int call_func(cw_func *f, const cw_arg *args, size_t nargs, cw_value *out,
+                                       int *from_cache)
 {
     int st;
     *from_cache = 0;

@@ -317,10 +317,17 @@ cw_status cw__func_lock(cw_func *f, const char *key, int64_t ttl_ms, cw_lock_gua
 /* Is @code in the list (NULL list: every non-OK code)? */
 int cw__code_in(const int *codes, size_t n, int code);
 
-/* Record the call in open detectors (cheap when none): @val is its value (used when st is
- * CW_OK; NULL: none), @error the loader error a cached value was served for (0: none). */
-void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache,
-                int st, const cw_value *val, int error);
+/* Record the call in open detectors: @val is its value (used when st is CW_OK; NULL: none),
+ * @error the loader error a cached value was served for (0: none). Inline, so that a call
+ * with no scope open anywhere on the cache pays one load (the hit path of W4). */
+void cw__detect_slow(cw_func *f, const char *key, const cw_arg *args, size_t nargs, int from_cache,
+                     int st, const cw_value *val, int error);
+static inline void cw__detect(cw_func *f, const char *key, const cw_arg *args, size_t nargs,
+                              int from_cache, int st, const cw_value *val, int error)
+{
+    if (atomic_load_explicit(&f->fx->nscopes, memory_order_relaxed))
+        cw__detect_slow(f, key, args, nargs, from_cache, st, val, error);
+}
 
 /* Deep copies of arguments for background tasks: CW_ENOTSUP when an object has no clone. */
 cw_status cw__args_clone(const cw_arg *args, size_t nargs, cw_arg **out);

@@ -348,7 +348,7 @@ cw_status cw__invalidate_setup(cw_func *f, const cw_func_options *o)
         if (!st) f->ninval_def++;
     }
     /* Lookup takes the first name that matches: mapped fields, then defaults, then arguments. */
-    for (size_t i = 0; i < f->nargs; i++) names[nm + nd + i] = f->argn[i];
+    for (size_t i = 0; names && i < f->nargs; i++) names[nm + nd + i] = f->argn[i];
     for (size_t i = 0; !st && i < o->ninvalidate; i++) {
         if ((st = cw__tmpl_parse(f->fx, o->invalidate[i], names, total, 0, &f->inval[i]))) break;
         f->ninval++;
